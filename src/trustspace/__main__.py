@@ -1,0 +1,3 @@
+from trustspace.cli.main import app
+
+app(prog_name="trustspace")

@@ -1,0 +1,101 @@
+"""``trustspace operator start``, ``trustspace connector init|start``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+from urllib.parse import urlsplit
+
+import typer
+import uvicorn
+
+from trustspace.cli.output import console, emit_json, friendly_errors
+from trustspace.connector.settings import ConnectorSettings, init_connector
+from trustspace.identity.did import did_web
+from trustspace.operator.settings import OperatorSettings
+from trustspace.web.observability import configure_logging
+
+operator_app = typer.Typer(help="Run the space operator's service platform.", no_args_is_help=True)
+connector_app = typer.Typer(help="Set up and run a participant's connector.", no_args_is_help=True)
+
+DataDir = Annotated[Path, typer.Option("--data-dir", envvar="TRUSTSPACE_DATA_DIR", help="folder for keys and data")]
+Host = Annotated[str, typer.Option(envvar="TRUSTSPACE_HOST", help="address to bind")]
+Port = Annotated[int, typer.Option(envvar="TRUSTSPACE_PORT", help="port to bind", min=1, max=65535)]
+DatabaseUrl = Annotated[str | None, typer.Option(envvar="TRUSTSPACE_DATABASE_URL", help="SQLAlchemy URL; "
+                                                 "default SQLite in the data folder")]
+LogJson = Annotated[bool, typer.Option("--log-json", envvar="TRUSTSPACE_LOG_JSON", help="log JSON lines")]
+Heartbeat = Annotated[float, typer.Option(envvar="TRUSTSPACE_HEARTBEAT_INTERVAL", min=0.1,
+                                          help="seconds between connector heartbeats")]
+StatusTtl = Annotated[float, typer.Option(envvar="TRUSTSPACE_STATUS_LIST_TTL", min=0,
+                                          help="seconds a fetched revocation list is trusted")]
+Json = Annotated[bool, typer.Option("--json", envvar="TRUSTSPACE_JSON", help="machine-readable output")]
+
+
+@operator_app.command("start")
+def operator_start(
+    data_dir: DataDir = Path("operator-data"),
+    host: Host = "127.0.0.1",
+    port: Port = 8400,
+    public_url: Annotated[str | None, typer.Option(envvar="TRUSTSPACE_PUBLIC_URL",
+                                                   help="URL others reach us at; its did:web is our DID")] = None,
+    space: Annotated[str, typer.Option(envvar="TRUSTSPACE_SPACE", help="name of the data space")] = "trustspace",
+    database_url: DatabaseUrl = None,
+    heartbeat_interval: Heartbeat = 10.0,
+    status_list_ttl: StatusTtl = 30.0,
+    log_json: LogJson = False,
+) -> None:
+    """Start the operator service (membership, trust list, connector registry, logical spaces)."""
+    from trustspace.operator.app import create_app
+
+    configure_logging(json_lines=log_json, service="operator")
+    settings = OperatorSettings(
+        data_dir=data_dir, public_url=public_url or f"http://{host}:{port}", space=space,
+        database_url=database_url, heartbeat_interval=heartbeat_interval, status_list_ttl=status_list_ttl,
+    )
+    with friendly_errors():
+        app = create_app(settings)
+    uvicorn.run(app, host=host, port=port, log_config=None, access_log=False)
+
+
+@connector_app.command("init")
+def connector_init(
+    url: Annotated[str, typer.Option(envvar="TRUSTSPACE_PUBLIC_URL", help="URL this connector is reached at")],
+    operator_url: Annotated[str, typer.Option(envvar="TRUSTSPACE_OPERATOR_URL", help="the operator's URL")],
+    data_dir: DataDir = Path("connector-data"),
+    name: Annotated[str, typer.Option(envvar="TRUSTSPACE_NAME", help="a name for people")] = "connector",
+    as_json: Json = False,
+) -> None:
+    """Create a connector's key (mode 0600) and configuration."""
+    with friendly_errors(as_json):
+        for label, value in (("--url", url), ("--operator-url", operator_url)):
+            if urlsplit(value).scheme not in {"http", "https"} or not urlsplit(value).hostname:
+                raise typer.BadParameter(f"{value!r} is not an http(s) URL", param_hint=label)
+        settings = init_connector(data_dir, url, operator_url, name)
+    result = {"did": did_web(settings.public_url), "dataDir": str(data_dir), "url": settings.public_url}
+    if as_json:
+        emit_json(result)
+    else:
+        console.print(f"connector [bold]{name}[/] ready: {result['did']}")
+        console.print(f"next: trustspace connector start --data-dir {data_dir}")
+
+
+@connector_app.command("start")
+def connector_start(
+    data_dir: DataDir = Path("connector-data"),
+    host: Host = "127.0.0.1",
+    port: Annotated[int | None, typer.Option(envvar="TRUSTSPACE_PORT", help="default: the port of its URL")] = None,
+    database_url: DatabaseUrl = None,
+    heartbeat_interval: Heartbeat = 10.0,
+    status_list_ttl: StatusTtl = 30.0,
+    log_json: LogJson = False,
+) -> None:
+    """Start a connector initialised with 'trustspace connector init'."""
+    from trustspace.connector.app import create_app
+
+    configure_logging(json_lines=log_json, service="connector")
+    with friendly_errors():
+        settings = ConnectorSettings.load(data_dir, database_url=database_url,
+                                          heartbeat_interval=heartbeat_interval, status_list_ttl=status_list_ttl)
+        app = create_app(settings)
+    uvicorn.run(app, host=host, port=port or urlsplit(settings.public_url).port or 8500, log_config=None,
+                access_log=False)

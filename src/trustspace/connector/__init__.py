@@ -1,0 +1,1 @@
+"""The connector (接入连接器): a participant's door into the data space."""

@@ -1,0 +1,118 @@
+"""Wires the connector: keystore, database, identity checks, the operator client, routes, heartbeat."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import threading
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI
+
+from trustspace.client.fetch import get_json, get_object
+from trustspace.client.http import SignedClient, Signer
+from trustspace.connector.heartbeat import Heartbeat
+from trustspace.connector.membership import MembershipHolder
+from trustspace.connector.routes import build_router
+from trustspace.connector.settings import ConnectorSettings
+from trustspace.core.clock import Clock, SystemClock
+from trustspace.identity.did import (
+    DidResolver,
+    authentication_key,
+    did_document,
+    did_web,
+    verification_method_id,
+)
+from trustspace.identity.membership import (
+    IssuerTrusted,
+    MembershipRule,
+    NotRevoked,
+    ProofValid,
+    StatusListCache,
+    WithinValidity,
+)
+from trustspace.identity.tokens import TokenVerifier
+from trustspace.store.db import database_url, open_database
+from trustspace.store.interfaces import ConnectorStore
+from trustspace.store.keystore import load_keystore, write_secret_file
+from trustspace.store.sql import SqlConnectorStore
+from trustspace.web.app import database_ready, service_app
+from trustspace.web.auth import Authenticator, hash_api_key
+from trustspace.web.observability import ServiceMetrics
+
+log = logging.getLogger("trustspace.connector")
+
+
+def ensure_management_key(store: ConnectorStore, settings: ConnectorSettings, clock: Clock) -> None:
+    if store.has_api_key():
+        return
+    key = "tsm_" + secrets.token_urlsafe(32)
+    store.add_api_key("management", hash_api_key(key), clock.now())
+    write_secret_file(settings.management_key_path, key)
+    log.info("management API key created and written to %s", settings.management_key_path)
+
+
+class TrustListCache:
+    """The operator's trust list, fetched at most once per ``ttl`` seconds."""
+
+    def __init__(self, url: str, fetch: Callable[[str], Any], clock: Clock, ttl: float) -> None:
+        self.url, self.fetch, self.clock, self.ttl = url, fetch, clock, ttl
+        self._at = float("-inf")
+        self._dids: frozenset[str] = frozenset()
+        self._lock = threading.Lock()
+
+    def is_trusted(self, did: str) -> bool:
+        now = self.clock.now().timestamp()
+        with self._lock:
+            if now - self._at >= self.ttl:
+                entries = self.fetch(self.url)
+                self._dids = frozenset(e["did"] for e in entries if isinstance(e, dict))
+                self._at = now
+            return did in self._dids
+
+
+def create_app(
+    settings: ConnectorSettings, *, clock: Clock | None = None, resolver: DidResolver | None = None,
+    fetch: Callable[[str], dict[str, Any]] = get_object,
+) -> FastAPI:
+    clock = clock or SystemClock()
+    key = load_keystore(settings.keystore_path)
+    db = open_database("connector", settings.database_url or database_url("connector", settings.data_dir))
+    store = SqlConnectorStore(db)
+    ensure_management_key(store, settings, clock)
+    did, operator_did = did_web(settings.public_url), did_web(settings.operator_url)
+    resolver = resolver or DidResolver(fetch)
+    resolver.seed(did, did_document(did, key.public))
+    holder = MembershipHolder(store, did, operator_did, resolver)
+    signer = Signer(key, did, verification_method_id(did), clock, holder.credential)
+    operator = SignedClient(settings.operator_url, operator_did, signer)
+    heartbeat = Heartbeat(store, operator, settings.public_url, settings.heartbeat_interval)
+    statuses = StatusListCache(fetch, resolver.key_for, clock, settings.status_list_ttl)
+    trust = TrustListCache(f"{settings.operator_url.rstrip('/')}/v1/trust-list", get_json, clock,
+                           settings.trust_list_ttl)
+    rules: list[MembershipRule] = [
+        WithinValidity(clock), IssuerTrusted(operator_did, trust.is_trusted), ProofValid(resolver.key_for),
+        NotRevoked(statuses.revoked),
+    ]
+    metrics = ServiceMetrics("connector")
+    auth = Authenticator(TokenVerifier(did, authentication_key(resolver), store, clock), lambda: rules, store, metrics)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        if heartbeat.connector_id is not None and holder.credential() is not None:
+            heartbeat.start()
+        yield
+        heartbeat.stop()
+        operator.close()
+
+    app = service_app(
+        title=f"TrustSpace connector ({settings.name})", service="connector",
+        did_document=lambda: did_document(did, key.public, settings.public_url), ready=lambda: database_ready(db),
+        metrics=metrics, lifespan=lifespan, max_body_bytes=settings.max_body_bytes,
+    )
+    app.include_router(build_router(auth, holder, operator, heartbeat, signer, settings.public_url))
+    app.state.did = did
+    app.state.store = store
+    return app

@@ -1,0 +1,60 @@
+"""Connector settings, persisted by ``trustspace connector init`` in ``connector.json`` in its data folder."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from trustspace.core.errors import CallerError
+from trustspace.store.keystore import create_keystore
+
+CONFIG_FILE = "connector.json"
+KEYSTORE_FILE = "connector.key.json"
+
+
+@dataclass(frozen=True)
+class ConnectorSettings:
+    data_dir: Path
+    public_url: str
+    operator_url: str
+    name: str = "connector"
+    database_url: str | None = None
+    heartbeat_interval: float = 10.0
+    status_list_ttl: float = 30.0
+    trust_list_ttl: float = 60.0
+    max_body_bytes: int = 1024 * 1024
+
+    @property
+    def keystore_path(self) -> Path:
+        return self.data_dir / KEYSTORE_FILE
+
+    @property
+    def management_key_path(self) -> Path:
+        return self.data_dir / "management-api-key"
+
+    def save(self) -> Path:
+        path = self.data_dir / CONFIG_FILE
+        data = {k: v for k, v in asdict(self).items() if k not in {"data_dir", "database_url"}}
+        path.write_text(json.dumps(data, indent=2, ensure_ascii=False))
+        return path
+
+    @classmethod
+    def load(cls, data_dir: Path, **overrides: object) -> ConnectorSettings:
+        path = data_dir / CONFIG_FILE
+        if not path.exists():
+            raise CallerError(f"{data_dir} is not a connector folder (no {CONFIG_FILE})",
+                              hint=f"run 'trustspace connector init --data-dir {data_dir} ...' first")
+        data = json.loads(path.read_text())
+        data.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(data_dir=data_dir, **data)
+
+
+def init_connector(data_dir: Path, public_url: str, operator_url: str, name: str) -> ConnectorSettings:
+    """Create the key (mode 0600) and the configuration of a new connector."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    create_keystore(data_dir / KEYSTORE_FILE)
+    settings = ConnectorSettings(data_dir=data_dir, public_url=public_url.rstrip("/"),
+                                 operator_url=operator_url.rstrip("/"), name=name)
+    settings.save()
+    return settings

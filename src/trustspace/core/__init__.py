@@ -1,0 +1,1 @@
+"""Pure building blocks shared by every other package: no network, no database, no framework."""

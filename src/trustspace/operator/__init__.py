@@ -1,0 +1,1 @@
+"""The operator service (服务平台): membership, trust list, connector registry, logical spaces."""

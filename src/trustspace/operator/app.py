@@ -1,0 +1,108 @@
+"""Wires the operator: database, keys, identity checks, routes."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections.abc import Callable
+from typing import Any
+
+from fastapi import FastAPI
+
+from trustspace.client.fetch import get_object
+from trustspace.core.clock import Clock, SystemClock
+from trustspace.identity.did import (
+    DidResolver,
+    authentication_key,
+    did_document,
+    did_web,
+    verification_method_id,
+)
+from trustspace.identity.membership import (
+    IssuerTrusted,
+    MembershipRule,
+    NotRevoked,
+    ProofValid,
+    StatusListCache,
+    WithinValidity,
+)
+from trustspace.identity.tokens import TokenVerifier
+from trustspace.operator.membership import MembershipService
+from trustspace.operator.registry import Registry
+from trustspace.operator.routes import build_router
+from trustspace.operator.settings import OperatorSettings
+from trustspace.store.db import database_url, open_database
+from trustspace.store.interfaces import OperatorStore
+from trustspace.store.keystore import load_or_create_keystore, write_secret_file
+from trustspace.store.sql import SqlOperatorStore
+from trustspace.web.app import database_ready, service_app
+from trustspace.web.auth import Authenticator, hash_api_key
+from trustspace.web.observability import ServiceMetrics
+
+log = logging.getLogger("trustspace.operator")
+
+
+def ensure_admin_key(store: OperatorStore, settings: OperatorSettings, clock: Clock) -> None:
+    """At first start, create the administrator API key, keep only its hash, and write the key once to a
+    file only the owner can read."""
+    if store.has_api_key():
+        return
+    key = "tsk_" + secrets.token_urlsafe(32)
+    store.add_api_key("admin", hash_api_key(key), clock.now())
+    write_secret_file(settings.admin_key_path, key)
+    log.info("administrator API key created and written to %s (shown nowhere else)", settings.admin_key_path)
+
+
+def create_app(
+    settings: OperatorSettings, *, clock: Clock | None = None, resolver: DidResolver | None = None,
+    fetch: Callable[[str], dict[str, Any]] = get_object,
+) -> FastAPI:
+    clock = clock or SystemClock()
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    db = open_database("operator", settings.database_url or database_url("operator", settings.data_dir))
+    store = SqlOperatorStore(db)
+    key = load_or_create_keystore(settings.keystore_path)
+    ensure_admin_key(store, settings, clock)
+    did = did_web(settings.public_url)
+    method = verification_method_id(did)
+    resolver = resolver or DidResolver(fetch)
+    resolver.seed(did, did_document(did, key.public))
+    membership = MembershipService(store, key, did, method, settings, clock)
+    auth = _authenticator(store, membership, resolver, settings, clock, fetch)
+    app = service_app(
+        title="TrustSpace operator", service="operator",
+        did_document=lambda: did_document(did, key.public),
+        ready=lambda: database_ready(db), metrics=auth.metrics, max_body_bytes=settings.max_body_bytes,
+    )
+    app.include_router(build_router(auth, membership, Registry(store, clock), store, settings))
+    app.state.did = did
+    app.state.store = store
+    app.state.db = db
+    return app
+
+
+def _authenticator(
+    store: SqlOperatorStore, membership: MembershipService, resolver: DidResolver,
+    settings: OperatorSettings, clock: Clock, fetch: Callable[[str], dict[str, Any]],
+) -> Authenticator:
+    metrics = ServiceMetrics("operator")
+    foreign_lists = StatusListCache(fetch, resolver.key_for, clock, settings.status_list_ttl)
+
+    def revoked(credential: dict[str, Any]) -> bool:
+        if credential.get("issuer") == membership.did:
+            return membership.is_revoked(credential)
+        return foreign_lists.revoked(credential)
+
+    def decided(issuer: str, subject: str, accepted: bool) -> None:
+        reason = "issuer on trust list" if accepted else "issuer not on trust list"
+        store.log_trust_decision(issuer, subject, accepted, reason, clock.now())
+        log.info("cross-domain credential of %s from %s %s", subject, issuer, "accepted" if accepted else "refused")
+
+    rules: list[MembershipRule] = [
+        WithinValidity(clock),
+        IssuerTrusted(membership.did, store.is_trusted_issuer, decided),
+        ProofValid(resolver.key_for),
+        NotRevoked(revoked),
+    ]
+    verifier = TokenVerifier(membership.did, authentication_key(resolver), store, clock)
+    return Authenticator(verifier, lambda: rules, store, metrics)

@@ -1,0 +1,146 @@
+"""Engines, transactions and migrations for SQLite and PostgreSQL.
+
+Each service (operator, connector) owns one database. SQLite is the default for a single machine;
+PostgreSQL is for production and for several replicas of one service sharing a database.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Literal
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import URL, Connection, Engine, create_engine, event, make_url, text
+from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.pool import ConnectionPoolEntry, StaticPool
+
+from trustspace.core.errors import ValidationFailed
+
+Component = Literal["operator", "connector"]
+
+DATABASE_URL_ENV = "TRUSTSPACE_DATABASE_URL"
+
+_MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+
+# Arbitrary constant shared by every replica: the advisory lock that serialises concurrent migrations.
+_MIGRATION_LOCK_ID = 0x7472_7573_7473
+
+_SQLITE_PRAGMAS = (
+    # busy_timeout first: switching to WAL needs a lock that another starting process may hold.
+    "PRAGMA busy_timeout=5000",
+    "PRAGMA synchronous=FULL",
+    "PRAGMA foreign_keys=ON",
+)
+
+
+def database_url(component: str, data_dir: Path) -> str:
+    """The URL a service uses: the environment wins, else a SQLite file in the data directory."""
+    configured = os.environ.get(DATABASE_URL_ENV)
+    if configured:
+        return configured
+    return f"sqlite:///{data_dir}/{component}.db"
+
+
+def make_engine(url: str) -> Engine:
+    """An engine for a SQLite or PostgreSQL (psycopg 3) URL, configured for durability."""
+    parsed = _normalise_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        return _sqlite_engine(parsed)
+    return create_engine(parsed, pool_pre_ping=True)
+
+
+def _normalise_url(url: str) -> URL:
+    parsed = make_url(url)
+    if parsed.drivername in ("postgresql", "postgres", "postgresql+psycopg"):
+        return parsed.set(drivername="postgresql+psycopg")
+    if parsed.drivername in ("sqlite", "sqlite+pysqlite"):
+        return parsed
+    shown = parsed.render_as_string(hide_password=True)
+    raise ValidationFailed(
+        f"unsupported database URL {shown!r}",
+        field=DATABASE_URL_ENV,
+        hint="use sqlite:///path/to/file.db or postgresql+psycopg://user@host/db",
+    )
+
+
+def _is_memory(url: URL) -> bool:
+    return url.database in (None, "", ":memory:")
+
+
+def _sqlite_engine(url: URL) -> Engine:
+    memory = _is_memory(url)
+    if memory:
+        # One shared connection, or every session would see its own empty database.
+        engine = create_engine(url, poolclass=StaticPool, connect_args={"check_same_thread": False})
+    else:
+        engine = create_engine(url, connect_args={"check_same_thread": False})
+    pragmas = _SQLITE_PRAGMAS if memory else (*_SQLITE_PRAGMAS, "PRAGMA journal_mode=WAL")
+
+    def on_connect(dbapi_connection: sqlite3.Connection, _record: ConnectionPoolEntry) -> None:
+        # Take BEGIN away from the sqlite3 module, whose legacy mode skips it before SELECT and DDL.
+        dbapi_connection.isolation_level = None
+        for pragma in pragmas:
+            dbapi_connection.execute(pragma)
+
+    def on_begin(connection: Connection) -> None:
+        # IMMEDIATE takes the write lock up front, so a read-then-write transaction waits (busy_timeout)
+        # instead of failing with SQLITE_BUSY when it tries to upgrade after another writer committed.
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+    event.listen(engine, "connect", on_connect)
+    event.listen(engine, "begin", on_begin)
+    return engine
+
+
+class Database:
+    """An engine plus a session factory. Every repository method runs in one ``transaction()``."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._sessions = sessionmaker(bind=engine, expire_on_commit=False)
+
+    @contextmanager
+    def transaction(self) -> Iterator[Session]:
+        """A session that commits when the block ends normally and rolls back when it raises."""
+        with self._sessions.begin() as session:
+            yield session
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+def migrate(engine: Engine, component: Component) -> None:
+    """Bring the component's schema to the newest revision. Safe at every start and across replicas."""
+    config = _alembic_config(component)
+    with engine.begin() as connection:
+        if connection.dialect.name == "postgresql":
+            # Replicas starting together must not both create the same tables; released at commit.
+            connection.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": _MIGRATION_LOCK_ID})
+        config.attributes["connection"] = connection
+        command.upgrade(config, "head")
+
+
+def _alembic_config(component: Component) -> Config:
+    location = _MIGRATIONS / component
+    if not (location / "env.py").is_file():
+        raise ValidationFailed(f"unknown database component {component!r}", field="component")
+    config = Config()
+    # Options go through ini-style interpolation, so a '%' in the install path must be doubled.
+    config.set_main_option("script_location", str(location).replace("%", "%%"))
+    return config
+
+
+def open_database(component: Component, url: str) -> Database:
+    """Connect and migrate: what a service does once at start."""
+    engine = make_engine(url)
+    try:
+        migrate(engine, component)
+    except BaseException:
+        engine.dispose()
+        raise
+    return Database(engine)

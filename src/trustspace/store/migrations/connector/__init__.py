@@ -1,0 +1,1 @@
+"""Alembic scripts for a connector database."""

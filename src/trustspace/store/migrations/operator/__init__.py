@@ -1,0 +1,1 @@
+"""Alembic scripts for the operator database."""

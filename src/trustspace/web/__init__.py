@@ -1,0 +1,1 @@
+"""The HTTP shell shared by the operator and connector services."""

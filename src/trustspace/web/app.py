@@ -1,0 +1,67 @@
+"""What every TrustSpace service has: problem+json errors, the request guard, health, readiness, metrics
+and its DID document at ``/.well-known/did.json``."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
+from typing import Any
+
+from fastapi import FastAPI, Response
+from fastapi.responses import JSONResponse
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from sqlalchemy import text
+
+from trustspace import __version__
+from trustspace.store.db import Database
+from trustspace.web.middleware import RequestGuard
+from trustspace.web.observability import ServiceMetrics
+from trustspace.web.problems import install_problem_handlers, problem
+
+DEFAULT_MAX_BODY = 1024 * 1024
+
+
+def service_app(
+    *,
+    title: str,
+    service: str,
+    did_document: Callable[[], dict[str, Any]],
+    ready: Callable[[], str | None],
+    metrics: ServiceMetrics,
+    lifespan: Callable[[FastAPI], AbstractAsyncContextManager[None]] | None = None,
+    max_body_bytes: int = DEFAULT_MAX_BODY,
+) -> FastAPI:
+    """``ready`` returns None when the service can take traffic, or the reason it cannot."""
+    app = FastAPI(title=title, version=__version__, lifespan=lifespan)
+    install_problem_handlers(app)
+    app.add_middleware(RequestGuard, metrics=metrics, max_body_bytes=max_body_bytes)
+
+    @app.get("/healthz", tags=["operations"])
+    def healthz() -> dict[str, str]:
+        return {"status": "ok", "service": service}
+
+    @app.get("/readyz", tags=["operations"], response_model=None)
+    def readyz() -> dict[str, str] | JSONResponse:
+        reason = ready()
+        if reason is None:
+            return {"status": "ready", "service": service}
+        return problem(503, "not-ready", "Not ready", reason)
+
+    @app.get("/metrics", tags=["operations"])
+    def metrics_endpoint() -> Response:
+        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    @app.get("/.well-known/did.json", tags=["identity"])
+    def did_json() -> JSONResponse:
+        return JSONResponse(did_document(), media_type="application/did+json")
+
+    return app
+
+
+def database_ready(db: Database) -> str | None:
+    try:
+        with db.transaction() as session:
+            session.execute(text("SELECT 1"))
+    except Exception as exc:
+        return f"database unavailable: {exc.__class__.__name__}"
+    return None

@@ -1,0 +1,123 @@
+"""One pure ASGI middleware for what every request needs before routing: a request id, a body size limit,
+a JSON content type on requests with a body, metrics and an access log line.
+
+Written against raw ASGI rather than ``BaseHTTPMiddleware`` so that request bodies stream through it and
+the size limit holds even when a client lies about or omits ``Content-Length``.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import secrets
+import time
+from typing import Any
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from trustspace.web.observability import ServiceMetrics, request_id_var
+from trustspace.web.problems import problem
+
+log = logging.getLogger("trustspace.access")
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+_BODY_METHODS = {"POST", "PUT", "PATCH"}
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    for key, value in scope.get("headers", []):
+        if key.lower() == name:
+            return str(value.decode("latin-1"))
+    return None
+
+
+def _is_json(content_type: str | None) -> bool:
+    if content_type is None:
+        return False
+    media = content_type.split(";", 1)[0].strip().lower()
+    return media == "application/json" or media.endswith("+json")
+
+
+class RequestGuard:
+    def __init__(self, app: ASGIApp, *, metrics: ServiceMetrics, max_body_bytes: int) -> None:
+        self.app = app
+        self.metrics = metrics
+        self.max_body = max_body_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        incoming = _header(scope, b"x-request-id")
+        request_id = incoming if incoming and _REQUEST_ID.match(incoming) else secrets.token_hex(8)
+        token = request_id_var.set(request_id)
+        started = time.perf_counter()
+        status = {"code": 500}
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                status["code"] = message["status"]
+                message.setdefault("headers", [])
+                message["headers"] = [*message["headers"], (b"x-request-id", request_id.encode())]
+            await send(message)
+
+        try:
+            refusal = self._refuse(scope)
+            if refusal is not None:
+                await refusal(scope, receive, send_with_id)
+            else:
+                await self._call_limited(scope, receive, send_with_id)
+        finally:
+            self._observe(scope, status["code"], time.perf_counter() - started)
+            request_id_var.reset(token)
+
+    def _refuse(self, scope: Scope) -> Any:
+        length = _header(scope, b"content-length")
+        if length is not None and (not length.isdigit() or int(length) > self.max_body):
+            return self._too_large()
+        has_body = (length is not None and length != "0") or _header(scope, b"transfer-encoding") is not None
+        if scope["method"] in _BODY_METHODS and has_body and not _is_json(_header(scope, b"content-type")):
+            return problem(415, "unsupported-media-type", "Unsupported media type",
+                           "request bodies must be JSON", field="Content-Type",
+                           hint="send Content-Type: application/json")
+        return None
+
+    async def _call_limited(self, scope: Scope, receive: Receive, send: Send) -> None:
+        # When a streamed body crosses the limit we answer 413 ourselves and tell the app the client left:
+        # frameworks turn exceptions raised while reading a body into their own 400, so raising would lose
+        # the status. Whatever the app sends afterwards is dropped.
+        received = 0
+        answered = False
+        response_started = False
+
+        async def limited_receive() -> Message:
+            nonlocal received, answered
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_body and not answered:
+                    answered = True
+                    if not response_started:
+                        await self._too_large()(scope, receive, send)
+                    return {"type": "http.disconnect"}
+            return message
+
+        async def guarded_send(message: Message) -> None:
+            nonlocal response_started
+            if answered:
+                return
+            response_started = response_started or message["type"] == "http.response.start"
+            await send(message)
+
+        await self.app(scope, limited_receive, guarded_send)
+
+    def _too_large(self) -> Any:
+        return problem(413, "body-too-large", "Request body too large",
+                       f"request body exceeds the limit of {self.max_body} bytes", field="body")
+
+    def _observe(self, scope: Scope, status: int, seconds: float) -> None:
+        route = scope.get("route")
+        template = getattr(route, "path", "unmatched")
+        method = scope["method"]
+        self.metrics.requests.labels(self.metrics.service, method, template, str(status)).inc()
+        self.metrics.latency.labels(self.metrics.service, template).observe(seconds)
+        log.info("%s %s -> %d in %.1f ms", method, scope.get("path", ""), status, seconds * 1000)

@@ -1,0 +1,79 @@
+"""RFC 9457 problem details: every error a service returns has this shape and a stable ``type``."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from trustspace.core.errors import TrustSpaceError
+
+PROBLEM_MEDIA_TYPE = "application/problem+json"
+PROBLEM_BASE = "urn:trustspace:problem:"
+log = logging.getLogger("trustspace.web")
+
+
+def problem(
+    status: int,
+    slug: str,
+    title: str,
+    detail: str,
+    *,
+    field: str | None = None,
+    hint: str | None = None,
+    extra: dict[str, Any] | None = None,
+) -> JSONResponse:
+    body: dict[str, Any] = {"type": PROBLEM_BASE + slug, "title": title, "status": status, "detail": detail}
+    if field is not None:
+        body["field"] = field
+    if hint is not None:
+        body["hint"] = hint
+    body.update(extra or {})
+    headers = {"WWW-Authenticate": 'Bearer realm="trustspace"'} if status == 401 else None
+    return JSONResponse(body, status_code=status, media_type=PROBLEM_MEDIA_TYPE, headers=headers)
+
+
+def _field_path(location: tuple[Any, ...] | list[Any]) -> str:
+    parts = [str(p) for p in location if p != "body"]
+    return ".".join(parts) or "body"
+
+
+async def _trustspace_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, TrustSpaceError)
+    return problem(exc.status, exc.slug, exc.title, exc.detail, field=exc.field, hint=exc.hint)
+
+
+async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    errors = [{"field": _field_path(e.get("loc", ())), "message": e.get("msg", "")} for e in exc.errors()]
+    if any(e.get("type") == "json_invalid" for e in exc.errors()):
+        return problem(400, "malformed-json", "Malformed JSON", "request body is not valid JSON", field="body",
+                       hint="send a JSON object with Content-Type: application/json")
+    first = errors[0] if errors else {"field": "body", "message": "invalid"}
+    return problem(422, "validation-failed", "Input failed validation",
+                   f"{first['field']}: {first['message']}", field=first["field"], extra={"errors": errors})
+
+
+async def _http_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    slugs = {404: "not-found", 405: "method-not-allowed", 413: "body-too-large", 415: "unsupported-media-type"}
+    slug = slugs.get(exc.status_code, "http-error")
+    return problem(exc.status_code, slug, slug.replace("-", " ").capitalize(), str(exc.detail))
+
+
+async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+    # Logged with its trace for the operator; the caller gets no internals.
+    log.exception("unexpected error while serving %s %s", request.method, request.url.path)
+    return problem(500, "internal", "Internal error", "the service failed unexpectedly; the request id "
+                   "in the X-Request-Id header identifies it in the service log")
+
+
+def install_problem_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(TrustSpaceError, _trustspace_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(Exception, _unexpected)
