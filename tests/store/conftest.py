@@ -110,6 +110,12 @@ def durable_backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[
     yield from _backend(request, tmp_path)
 
 
+@pytest.fixture(params=[_POSTGRES])
+def postgres_backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]:
+    """PostgreSQL alone: for behaviour only it has, such as row locks that other transactions skip."""
+    yield from _backend(request, tmp_path)
+
+
 @pytest.fixture
 def operator_store(backend: Backend) -> SqlOperatorStore:
     return SqlOperatorStore(backend.open("operator"))

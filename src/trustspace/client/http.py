@@ -22,11 +22,13 @@ class RemoteProblem(PeerError):
     """The remote service refused the request with a problem document."""
 
     def __init__(self, status: int, body: dict[str, Any]) -> None:
-        detail = str(body.get("detail") or body.get("title") or f"HTTP {status}")
+        reasons = body.get("reason")
+        dsp_reason = "; ".join(map(str, reasons)) if isinstance(reasons, list) else reasons
+        detail = str(body.get("detail") or dsp_reason or body.get("title") or f"HTTP {status}")
         super().__init__(detail, field=body.get("field"), hint=body.get("hint"))
         # Our own status stays 502 (a remote party refused); the remote status is kept for callers.
         self.remote_status = status
-        self.remote_type = str(body.get("type", ""))
+        self.remote_type = str(body.get("type") or body.get("code") or "")
         self.body = body
 
     @property

@@ -13,6 +13,8 @@ from fastapi import FastAPI
 
 from trustspace.client.fetch import get_json, get_object
 from trustspace.client.http import SignedClient, Signer
+from trustspace.connector.conformance import ConformanceAuthenticator, load_seed
+from trustspace.connector.dsp.assembly import DspParts, install_dsp
 from trustspace.connector.heartbeat import Heartbeat
 from trustspace.connector.membership import MembershipHolder
 from trustspace.connector.routes import build_router
@@ -99,20 +101,31 @@ def create_app(
     metrics = ServiceMetrics("connector")
     auth = Authenticator(TokenVerifier(did, authentication_key(resolver), store, clock), lambda: rules, store, metrics)
 
+    conformance = load_seed(settings.seed) if settings.conformance_mode and settings.seed else None
+    if conformance is not None:
+        auth = ConformanceAuthenticator(auth, conformance.counter_party)
+    parts: list[DspParts] = []
+
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         if heartbeat.connector_id is not None and holder.credential() is not None:
             heartbeat.start()
+        parts[0].worker.start()
         yield
+        parts[0].worker.stop()
         heartbeat.stop()
         operator.close()
 
     app = service_app(
         title=f"TrustSpace connector ({settings.name})", service="connector",
         did_document=lambda: did_document(did, key.public, settings.public_url), ready=lambda: database_ready(db),
-        metrics=metrics, lifespan=lifespan, max_body_bytes=settings.max_body_bytes,
+        metrics=metrics, lifespan=lifespan, max_body_bytes=settings.max_body_bytes, streaming_prefixes=("/inbox/",),
     )
     app.include_router(build_router(auth, holder, operator, heartbeat, signer, settings.public_url))
+    parts.append(install_dsp(app, db=db, auth=auth, signer=signer, key=key, did=did, public_url=settings.public_url,
+                             data_dir=settings.data_dir, clock=clock, deadline_seconds=settings.process_deadline,
+                             poll=settings.worker_poll, seed=conformance))
     app.state.did = did
     app.state.store = store
+    app.state.dsp = parts[0]
     return app

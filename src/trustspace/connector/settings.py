@@ -24,6 +24,10 @@ class ConnectorSettings:
     status_list_ttl: float = 30.0
     trust_list_ttl: float = 60.0
     max_body_bytes: int = 1024 * 1024
+    process_deadline: float = 600.0
+    worker_poll: float = 1.0
+    conformance_mode: bool = False
+    seed: Path | None = None
 
     @property
     def keystore_path(self) -> Path:
@@ -35,7 +39,8 @@ class ConnectorSettings:
 
     def save(self) -> Path:
         path = self.data_dir / CONFIG_FILE
-        data = {k: v for k, v in asdict(self).items() if k not in {"data_dir", "database_url"}}
+        runtime = {"data_dir", "database_url", "conformance_mode", "seed"}
+        data = {k: v for k, v in asdict(self).items() if k not in runtime}
         path.write_text(json.dumps(data, indent=2, ensure_ascii=False))
         return path
 

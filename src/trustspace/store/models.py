@@ -234,3 +234,9 @@ class SettingRow(ConnectorBase):
 
     key: Mapped[str] = mapped_column(primary_key=True)
     value: Mapped[str]
+
+
+# --- connector: Dataspace Protocol ----------------------------------------------------------------------
+# Defined in their own module; imported here (last, once ConnectorBase exists) so that every user of
+# ConnectorBase.metadata, such as the migration check, sees those tables without importing them itself.
+from trustspace.store import dsp_models as _dsp_models  # noqa: E402, F401

@@ -30,11 +30,13 @@ def service_app(
     metrics: ServiceMetrics,
     lifespan: Callable[[FastAPI], AbstractAsyncContextManager[None]] | None = None,
     max_body_bytes: int = DEFAULT_MAX_BODY,
+    streaming_prefixes: tuple[str, ...] = (),
 ) -> FastAPI:
     """``ready`` returns None when the service can take traffic, or the reason it cannot."""
     app = FastAPI(title=title, version=__version__, lifespan=lifespan)
     install_problem_handlers(app)
-    app.add_middleware(RequestGuard, metrics=metrics, max_body_bytes=max_body_bytes)
+    app.add_middleware(RequestGuard, metrics=metrics, max_body_bytes=max_body_bytes,
+                       streaming_prefixes=streaming_prefixes)
 
     @app.get("/healthz", tags=["operations"])
     def healthz() -> dict[str, str]:

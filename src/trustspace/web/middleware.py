@@ -38,10 +38,13 @@ def _is_json(content_type: str | None) -> bool:
 
 
 class RequestGuard:
-    def __init__(self, app: ASGIApp, *, metrics: ServiceMetrics, max_body_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, *, metrics: ServiceMetrics, max_body_bytes: int,
+                 streaming_prefixes: tuple[str, ...] = ()) -> None:
         self.app = app
         self.metrics = metrics
         self.max_body = max_body_bytes
+        # Paths that stream data of any type and size (the data plane's inbox) and enforce their own limits.
+        self.streaming_prefixes = streaming_prefixes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -61,6 +64,9 @@ class RequestGuard:
             await send(message)
 
         try:
+            if scope.get("path", "").startswith(self.streaming_prefixes) and self.streaming_prefixes:
+                await self.app(scope, receive, send_with_id)
+                return
             refusal = self._refuse(scope)
             if refusal is not None:
                 await refusal(scope, receive, send_with_id)

@@ -1,0 +1,187 @@
+"""Running a provider's SELECT read-only and writing its rows, batch by batch, as CSV or Parquet.
+
+Rows are streamed (``yield_per``: a server-side cursor on PostgreSQL, incremental ``fetchmany`` on SQLite)
+and written one batch at a time, so a result of any size costs one batch of memory. One statement reads
+one snapshot on both databases, which is the consistency a transfer needs.
+
+The keyword check (one statement, starting with SELECT or WITH) gives a clear error at registration; the
+guarantee that nothing is written comes from the database itself: SQLite is opened ``mode=ro`` with
+``query_only``, PostgreSQL runs the query in a READ ONLY transaction (which also refuses data-modifying
+CTEs, ``SELECT ... INTO`` and ``FOR UPDATE``).
+
+SQLite sources do not go through ``store.db.make_engine``: that engine is for our own databases and would
+switch the provider's file to WAL and take its write lock on every transaction.
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+import sqlite3
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import date, datetime, time
+from pathlib import Path
+from typing import Any, Literal
+
+import pyarrow as pa  # type: ignore[import-untyped]
+import pyarrow.parquet as pq  # type: ignore[import-untyped]
+from sqlalchemy import Engine, create_engine, make_url
+from sqlalchemy.engine import URL
+from sqlalchemy.exc import ArgumentError
+from sqlalchemy.pool import NullPool
+
+from trustspace.connector.dataplane.errors import InvalidDataAddress
+from trustspace.core.errors import ValidationFailed
+from trustspace.store.db import make_engine
+
+SqlFormat = Literal["csv", "parquet"]
+SQL_FORMATS: dict[str, str] = {"csv": "text/csv", "parquet": "application/vnd.apache.parquet"}
+
+# Literals (PostgreSQL's E'..' and $tag$..$tag$ too), quoted identifiers and comments are blanked before
+# looking for ';' or the first keyword, so neither hides nor fakes a statement boundary.
+_NOT_CODE = re.compile(
+    r"[Ee]'(?:[^'\\]|\\.|'')*'|'(?:[^']|'')*'|\$(\w*)\$.*?\$\1\$|\"(?:[^\"]|\"\")*\"|--[^\n]*|/\*.*?\*/",
+    re.DOTALL,
+)
+_FIRST_WORD = re.compile(r"^\s*\(*\s*([A-Za-z]+)")
+_READ_KEYWORDS = {"select", "with"}
+
+
+def check_select(query: str) -> None:
+    """Refuse anything but one SELECT (or WITH ... SELECT) statement, naming the ``query`` field."""
+    code = _NOT_CODE.sub(" ", query).strip()
+    if code.endswith(";"):
+        code = code[:-1]
+    if ";" in code:
+        raise InvalidDataAddress("query must be a single statement", field="query",
+                                 hint="remove the ';' between statements")
+    match = _FIRST_WORD.match(code)
+    if match is None or match.group(1).lower() not in _READ_KEYWORDS:
+        found = match.group(1).upper() if match else "nothing"
+        raise InvalidDataAddress(f"only SELECT queries can be served, this one starts with {found}",
+                                 field="query")
+
+
+def read_only_engine(url: str) -> Engine:
+    """An engine that cannot write: SQLite opened read-only, PostgreSQL through ``make_engine``."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError as exc:
+        raise InvalidDataAddress("url is not a database URL", field="url") from exc
+    backend = parsed.get_backend_name()
+    if backend == "sqlite":
+        return _sqlite_read_only(parsed)
+    if backend == "postgresql":
+        try:
+            return make_engine(url)
+        except ValidationFailed as exc:
+            raise InvalidDataAddress(exc.detail, field="url", hint=exc.hint) from exc
+    raise InvalidDataAddress(f"databases of type {backend!r} are not supported", field="url",
+                             hint="use sqlite:////absolute/path.db or postgresql://user@host/db")
+
+
+def _sqlite_read_only(url: URL) -> Engine:
+    database = url.database or ""
+    path = Path(database)
+    if database in ("", ":memory:") or not path.is_absolute():
+        raise InvalidDataAddress("url must name a SQLite file by absolute path", field="url",
+                                 hint="sqlite:////absolute/path.db (four slashes)")
+    if not path.is_file():
+        raise InvalidDataAddress(f"no SQLite database at {path}", field="url")
+    uri = path.as_uri() + "?mode=ro"
+
+    def connect() -> sqlite3.Connection:
+        connection = sqlite3.connect(uri, uri=True, check_same_thread=False)
+        connection.execute("PRAGMA query_only=ON")
+        return connection
+
+    return create_engine("sqlite://", creator=connect, poolclass=NullPool)
+
+
+@contextmanager
+def _batches(engine: Engine, query: str, batch_rows: int) -> Iterator[tuple[list[str], Iterator[Sequence[Any]]]]:
+    with engine.connect() as connection:
+        options: dict[str, Any] = {"yield_per": batch_rows}
+        if connection.dialect.name == "postgresql":
+            options["postgresql_readonly"] = True
+        # exec_driver_sql: the provider's SQL goes to the driver verbatim (text() would read ':x' as a bind).
+        result = connection.execution_options(**options).exec_driver_sql(query)
+        yield list(result.keys()), (list(part) for part in result.partitions(batch_rows))
+
+
+def materialise(engine: Engine, query: str, fmt: SqlFormat, target: Path, batch_rows: int) -> None:
+    """Run ``query`` and write all its rows to ``target`` as ``fmt``."""
+    with _batches(engine, query, batch_rows) as (names, batches):
+        if fmt == "csv":
+            _write_csv(names, batches, target)
+        else:
+            _write_parquet(names, batches, target)
+
+
+def _write_csv(names: list[str], batches: Iterator[Sequence[Any]], target: Path) -> None:
+    with target.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(names)
+        for batch in batches:
+            writer.writerows([_text(value) for value in row] for row in batch)
+
+
+def _text(value: Any) -> Any:
+    """CSV spelling of a value: NULL empty, bytes as hex, times in ISO 8601, booleans lower-case."""
+    if value is None:
+        return ""
+    if isinstance(value, bytes | bytearray | memoryview):
+        return bytes(value).hex()
+    if isinstance(value, datetime | date | time):
+        return value.isoformat()
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return value
+
+
+def _write_parquet(names: list[str], batches: Iterator[Sequence[Any]], target: Path) -> None:
+    writer: Any = None
+    schema: Any = None
+    try:
+        for batch in batches:
+            columns: list[Sequence[Any]] = list(zip(*batch, strict=True))
+            if writer is None:
+                schema = _infer_schema(names, columns)
+                writer = pq.ParquetWriter(target, schema)
+            writer.write_batch(_record_batch(schema, columns))
+        if writer is None:
+            # No rows: nothing to infer types from, so the columns are written as strings.
+            writer = pq.ParquetWriter(target, pa.schema([(name, pa.string()) for name in names]))
+    finally:
+        if writer is not None:
+            writer.close()
+
+
+def _infer_schema(names: list[str], columns: list[Sequence[Any]]) -> Any:
+    """Types from the first batch. A column that is all NULL there becomes string: later values are
+    written as their text. A ``CAST`` in the query pins any type the provider cares about."""
+    fields = []
+    for name, values in zip(names, columns, strict=True):
+        try:
+            kind = pa.array(values).type
+        except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
+            raise InvalidDataAddress(f"column {name!r} mixes types: {exc}", field="query",
+                                     hint=f"CAST {name} to one type in the query") from exc
+        fields.append(pa.field(name, pa.string() if pa.types.is_null(kind) else kind))
+    return pa.schema(fields)
+
+
+def _record_batch(schema: Any, columns: list[Sequence[Any]]) -> Any:
+    arrays = [_column(field, values) for field, values in zip(schema, columns, strict=True)]
+    return pa.RecordBatch.from_arrays(arrays, schema=schema)
+
+
+def _column(field: Any, values: Sequence[Any]) -> Any:
+    try:
+        return pa.array(values, type=field.type)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError) as exc:
+        if pa.types.is_string(field.type):
+            return pa.array([None if v is None else str(_text(v)) for v in values], type=pa.string())
+        raise InvalidDataAddress(f"column {field.name!r} changed type after the first rows ({field.type}): {exc}",
+                                 field="query", hint=f"CAST {field.name} to one type in the query") from exc

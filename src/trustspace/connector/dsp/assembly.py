@@ -1,0 +1,67 @@
+"""Puts the connector's Dataspace Protocol parts together: stores, strategy, services, worker, routers."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from fastapi import FastAPI
+
+from trustspace.client.http import Signer
+from trustspace.connector.catalog import CatalogView
+from trustspace.connector.conformance import ScriptedStrategy, Seed, apply_seed
+from trustspace.connector.dsp import wire
+from trustspace.connector.dsp.dataplane import ConnectorDataPlane
+from trustspace.connector.dsp.management import build_management_router
+from trustspace.connector.dsp.negotiations import Negotiations
+from trustspace.connector.dsp.routes import build_dsp_router
+from trustspace.connector.dsp.strategy import AutomaticStrategy, Strategy
+from trustspace.connector.dsp.transfers import Transfers
+from trustspace.connector.dsp.worker import Worker
+from trustspace.connector.policy import SimplePolicyDecisionPoint
+from trustspace.core.clock import Clock
+from trustspace.core.keys import SigningKey
+from trustspace.store.db import Database
+from trustspace.store.dsp_sql import SqlDspStore
+from trustspace.web.auth import Authenticator
+
+
+@dataclass
+class DspParts:
+    store: SqlDspStore
+    negotiations: Negotiations
+    transfers: Transfers
+    worker: Worker
+    data_plane: ConnectorDataPlane
+
+
+def install_dsp(app: FastAPI, *, db: Database, auth: Authenticator, signer: Signer, key: SigningKey, did: str,
+                public_url: str, data_dir: Path, clock: Clock, deadline_seconds: float,
+                seed: Seed | None = None, poll: float = 1.0) -> DspParts:
+    store = SqlDspStore(db)
+    pdp = SimplePolicyDecisionPoint()
+    strategy: Strategy = AutomaticStrategy(pdp, clock)
+    if seed is not None:
+        apply_seed(seed, store, did, clock)
+        strategy = ScriptedStrategy(seed, strategy, lambda agreement_id: _agreement_asset(store, agreement_id))
+    holder: list[Worker] = []
+
+    def wake() -> None:
+        if holder:
+            holder[0].wake()
+
+    catalog = CatalogView(store, did, wire.dsp_base(public_url))
+    data_plane = ConnectorDataPlane(store, store, key, did, public_url, data_dir, clock)
+    negotiations = Negotiations(store, store, did, public_url, clock, strategy, wake, deadline_seconds)
+    transfers = Transfers(store, store, did, public_url, clock, strategy, pdp, data_plane, wake, deadline_seconds)
+    worker = Worker(store, negotiations, transfers, signer, clock, poll)
+    holder.append(worker)
+    app.include_router(build_dsp_router(auth, catalog, negotiations, transfers, public_url))
+    app.include_router(build_management_router(auth, store, store, negotiations, transfers, signer, clock))
+    app.include_router(data_plane.router())
+    return DspParts(store, negotiations, transfers, worker, data_plane)
+
+
+def _agreement_asset(store: SqlDspStore, agreement_id: str) -> str | None:
+    agreement = store.get_agreement(agreement_id)
+    return agreement.asset_id if agreement else None

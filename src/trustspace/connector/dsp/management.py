@@ -1,0 +1,222 @@
+"""Management API for the connector's owner (plain JSON; JSON-LD stays at the protocol boundary): data
+products, policies, offers, remote catalogs, negotiations, agreements, transfers, and a server-sent event
+stream of every state change."""
+
+import json
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import asdict
+from typing import Any, Literal
+
+from fastapi import APIRouter, Depends, Query
+from fastapi.responses import StreamingResponse
+from pydantic import BaseModel, ConfigDict, Field, HttpUrl
+
+from trustspace.client.http import SignedClient, Signer
+from trustspace.connector.dsp import wire
+from trustspace.connector.dsp.negotiations import Negotiations
+from trustspace.connector.dsp.transfers import Transfers
+from trustspace.core.clock import Clock
+from trustspace.core.errors import NotFound
+from trustspace.identity.did import did_web
+from trustspace.protocol.transfer import TransferMessage
+from trustspace.store.dsp_interfaces import CatalogStore, ProcessStore
+from trustspace.store.dsp_records import Asset, OfferRecord, PolicyRecord
+from trustspace.web.auth import Authenticator
+
+ID = Field(default=None, min_length=1, max_length=200, pattern=r"^[A-Za-z0-9._:~@/-]+$")
+
+
+class In(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class AssetIn(In):
+    id: str | None = ID
+    title: str = Field(min_length=1, max_length=300)
+    description: str = Field(default="", max_length=5000)
+    data_address: dict[str, Any] = Field(alias="dataAddress")
+    properties: dict[str, Any] = Field(default_factory=dict)
+
+
+class PolicyIn(In):
+    id: str | None = ID
+    policy: dict[str, Any]
+
+
+class OfferIn(In):
+    id: str | None = ID
+    asset_id: str = Field(alias="assetId", min_length=1, max_length=200)
+    policy_id: str = Field(alias="policyId", min_length=1, max_length=200)
+
+
+class CatalogRequestIn(In):
+    provider_url: HttpUrl = Field(alias="providerUrl")
+    filter: list[dict[str, Any]] = Field(default_factory=list)
+
+
+class NegotiationIn(In):
+    provider_url: HttpUrl = Field(alias="providerUrl")
+    offer: dict[str, Any]
+    dataset_id: str | None = Field(
+        default=None,
+        alias="datasetId",
+        min_length=1,
+        max_length=500,
+        description="the dataset the offer was listed under (its target)",
+    )
+
+
+class TransferIn(In):
+    agreement_id: str = Field(alias="agreementId", min_length=1, max_length=200)
+    transfer_type: Literal["HttpData-PULL", "HttpData-PUSH"] = Field(alias="transferType")
+
+
+class ReasonIn(In):
+    reason: str = Field(default="by request of the owner", min_length=1, max_length=1000)
+
+
+def view(record: Any) -> dict[str, Any]:
+    return {_camel(k): (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in asdict(record).items()}
+
+
+def _camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(part.title() for part in rest)
+
+
+def _new_id(given: str | None, prefix: str) -> str:
+    return given or f"{prefix}-{uuid.uuid4()}"
+
+
+def build_management_router(
+    auth: Authenticator,
+    catalog: CatalogStore,
+    processes: ProcessStore,
+    negotiations: Negotiations,
+    transfers: Transfers,
+    signer: Signer,
+    clock: Clock,
+) -> APIRouter:
+    router = APIRouter(prefix="/v1/management", tags=["management"], dependencies=[Depends(auth.admin)])
+
+    @router.post("/assets", status_code=201)
+    def add_asset(body: AssetIn) -> dict[str, Any]:
+        asset = Asset(
+            _new_id(body.id, "asset"), body.title, body.description, body.data_address, body.properties, clock.now()
+        )
+        return view(catalog.add_asset(asset))
+
+    @router.get("/assets")
+    def assets() -> list[dict[str, Any]]:
+        return [view(a) for a in catalog.list_assets()]
+
+    @router.post("/policies", status_code=201)
+    def add_policy(body: PolicyIn) -> dict[str, Any]:
+        return view(catalog.add_policy(PolicyRecord(_new_id(body.id, "policy"), body.policy, clock.now())))
+
+    @router.get("/policies")
+    def policies() -> list[dict[str, Any]]:
+        return [view(p) for p in catalog.list_policies()]
+
+    @router.post("/offers", status_code=201)
+    def add_offer(body: OfferIn) -> dict[str, Any]:
+        offer = OfferRecord(_new_id(body.id, "offer"), body.asset_id, body.policy_id, clock.now())
+        return view(catalog.add_offer(offer))
+
+    @router.get("/offers")
+    def offers() -> list[dict[str, Any]]:
+        return [view(o) for o in catalog.list_offers()]
+
+    @router.post("/catalog/request")
+    def remote_catalog(body: CatalogRequestIn) -> Any:
+        url = str(body.provider_url).rstrip("/")
+        client = SignedClient(wire.dsp_base(url), did_web(url), signer)
+        try:
+            message = wire.message("CatalogRequestMessage", filter=body.filter or None)
+            return client.request("POST", "/catalog/request", json=message)
+        finally:
+            client.close()
+
+    _process_routes(router, processes, negotiations, transfers)
+    return router
+
+
+def _process_routes(
+    router: APIRouter, processes: ProcessStore, negotiations: Negotiations, transfers: Transfers
+) -> None:
+    @router.post("/negotiations", status_code=201)
+    def start_negotiation(body: NegotiationIn) -> dict[str, Any]:
+        url = str(body.provider_url).rstrip("/")
+        offer = {**body.offer, "target": body.offer.get("target", body.dataset_id)}
+        return view(negotiations.start(did_web(url), url, offer))
+
+    @router.get("/negotiations")
+    def list_negotiations(state: str | None = Query(default=None, max_length=20)) -> list[dict[str, Any]]:
+        return [view(n) for n in processes.list_negotiations(None, state)]
+
+    @router.post("/negotiations/{negotiation_id:path}/terminate")
+    def terminate_negotiation(negotiation_id: str, body: ReasonIn) -> dict[str, Any]:
+        return view(negotiations.terminate(negotiation_id, body.reason))
+
+    @router.get("/negotiations/{negotiation_id:path}")
+    def get_negotiation(negotiation_id: str) -> dict[str, Any]:
+        return view(negotiations.get(negotiation_id))
+
+    @router.get("/agreements")
+    def agreements() -> list[dict[str, Any]]:
+        return [view(a) for a in processes.list_agreements()]
+
+    @router.get("/agreements/{agreement_id:path}")
+    def agreement(agreement_id: str) -> dict[str, Any]:
+        found = processes.get_agreement(agreement_id)
+        if found is None:
+            raise NotFound(f"no agreement {agreement_id}", field="agreementId")
+        return view(found)
+
+    @router.post("/transfers", status_code=201)
+    def start_transfer(body: TransferIn) -> dict[str, Any]:
+        return view(transfers.start(body.agreement_id, body.transfer_type))
+
+    @router.get("/transfers")
+    def list_transfers(state: str | None = Query(default=None, max_length=20)) -> list[dict[str, Any]]:
+        return [view(t) for t in processes.list_transfers(None, state)]
+
+    actions = {
+        "suspend": TransferMessage.SUSPENSION,
+        "resume": TransferMessage.START,
+        "complete": TransferMessage.COMPLETION,
+        "terminate": TransferMessage.TERMINATION,
+    }
+
+    @router.post("/transfers/{transfer_id:path}/{action}")
+    def act(
+        transfer_id: str, action: Literal["suspend", "resume", "complete", "terminate"], body: ReasonIn | None = None
+    ) -> dict[str, Any]:
+        return view(transfers.act(transfer_id, actions[action], body.reason if body else None))
+
+    @router.get("/transfers/{transfer_id:path}")
+    def get_transfer(transfer_id: str) -> dict[str, Any]:
+        return view(transfers.get(transfer_id))
+
+    @router.get("/events")
+    def events(
+        after: int = Query(default=0, ge=0),
+        process_id: str | None = Query(default=None, alias="processId"),
+        follow: bool = Query(default=True),
+        timeout: float = Query(default=300, gt=0, le=3600),
+    ) -> StreamingResponse:
+        return StreamingResponse(_stream(processes, after, process_id, follow, timeout), media_type="text/event-stream")
+
+
+def _stream(processes: ProcessStore, after: int, process_id: str | None, follow: bool, timeout: float) -> Iterator[str]:
+    deadline = time.monotonic() + timeout
+    last = after
+    while True:
+        for event in processes.events(last, process_id, 200):
+            last = event.id
+            yield f"id: {event.id}\nevent: state\ndata: {json.dumps(view(event), ensure_ascii=False)}\n\n"
+        if not follow or time.monotonic() > deadline:
+            return
+        time.sleep(0.2)

@@ -1,0 +1,223 @@
+"""Dataspace Protocol 2025-1 HTTPS bindings: provider paths under /dsp, consumer callback paths under
+/dsp/callback, version metadata at /.well-known/dspace-version. Requests authenticate with the spine's
+service tokens; a process that is not the caller's answers 404, as the bindings require."""
+
+from collections.abc import Callable
+from typing import Annotated, Any, TypeVar
+
+from fastapi import APIRouter, Body, Depends, Query, Response
+from fastapi.responses import JSONResponse
+
+from trustspace.connector.catalog import CatalogView, page_token, read_page_token
+from trustspace.connector.dsp import wire
+from trustspace.connector.dsp.negotiations import CONSUMER, PROVIDER, Negotiations
+from trustspace.connector.dsp.transfers import Transfers
+from trustspace.core.errors import NotFound, TrustSpaceError
+from trustspace.protocol.errors import InvalidMessage
+from trustspace.protocol.negotiation import NegotiationMessage
+from trustspace.protocol.schemas import validate
+from trustspace.protocol.transfer import TransferMessage
+from trustspace.web.auth import Authenticator, Caller
+
+T = TypeVar("T")
+NEGOTIATION_PATHS = {
+    "request": NegotiationMessage.CONTRACT_REQUEST,
+    "agreement/verification": NegotiationMessage.VERIFICATION,
+    "termination": NegotiationMessage.TERMINATION,
+    "offers": NegotiationMessage.CONTRACT_OFFER,
+    "agreement": NegotiationMessage.AGREEMENT,
+}
+TRANSFER_PATHS = {
+    "start": TransferMessage.START,
+    "completion": TransferMessage.COMPLETION,
+    "termination": TransferMessage.TERMINATION,
+    "suspension": TransferMessage.SUSPENSION,
+}
+JsonBody = Annotated[Any, Body()]
+
+
+def dsp_error(kind: str, exc: TrustSpaceError, pids: dict[str, Any]) -> JSONResponse:
+    reason = exc.detail if exc.field is None else f"{exc.field}: {exc.detail}"
+    body: dict[str, Any] = {
+        "@context": [wire.DSP_CONTEXT],
+        "@type": kind,
+        "code": getattr(exc, "code", exc.slug),
+        "reason": [reason],
+    }
+    body.update({k: str(v) for k, v in pids.items() if isinstance(v, str) and v})
+    return JSONResponse(body, status_code=exc.status if exc.status < 500 else 400)
+
+
+def guarded(kind: str, body: Any, action: Callable[[], T]) -> T | JSONResponse:
+    """Run a protocol action; our errors become the error body the binding prescribes for ``kind``."""
+    pids = {k: body.get(k) for k in ("consumerPid", "providerPid")} if isinstance(body, dict) else {}
+    try:
+        if body is not None and not isinstance(body, dict):
+            raise InvalidMessage("a protocol message is a JSON object", field="body")
+        return action()
+    except TrustSpaceError as exc:
+        return dsp_error(kind, exc, pids)
+
+
+def event_message(body: dict[str, Any]) -> NegotiationMessage:
+    event = body.get("eventType")
+    if event not in ("ACCEPTED", "FINALIZED"):
+        raise InvalidMessage("eventType must be ACCEPTED or FINALIZED", field="eventType")
+    return NegotiationMessage.ACCEPTED_EVENT if event == "ACCEPTED" else NegotiationMessage.FINALIZED_EVENT
+
+
+def build_dsp_router(
+    auth: Authenticator, catalog: CatalogView, negotiations: Negotiations, transfers: Transfers, public_url: str
+) -> APIRouter:
+    router = APIRouter(tags=["dataspace protocol"])
+    Member = Annotated[Caller, Depends(auth.member)]
+
+    @router.get("/.well-known/dspace-version")
+    def version() -> dict[str, Any]:
+        document = {
+            "protocolVersions": [
+                {
+                    "version": "2025-1",
+                    "path": wire.DSP_PATH,
+                    "binding": "HTTPS",
+                    "serviceId": catalog.service_id,
+                    "identifierType": "did:web",
+                }
+            ]
+        }
+        validate(document, "common/protocol-version-schema.json")
+        return document
+
+    @router.post("/dsp/catalog/request", response_model=None)
+    def catalog_request(
+        body: JsonBody,
+        caller: Member,
+        response: Response,
+        continuation_token: str | None = Query(default=None, alias="continuationToken", max_length=4096),
+    ) -> Any:
+        def run() -> dict[str, Any]:
+            validate(body, wire.SCHEMAS["CatalogRequestMessage"])
+            page, filters = read_page_token(continuation_token) if continuation_token else (0, body.get("filter", []))
+            page_body, more = catalog.catalog(filters if isinstance(filters, list) else [filters], page)
+            links = []
+            base = f"{public_url.rstrip('/')}/dsp/catalog/request?continuationToken="
+            if page > 0:
+                links.append(f'<{base}{page_token(page - 1, filters)}>; rel="previous"')
+            if more:
+                links.append(f'<{base}{page_token(page + 1, filters)}>; rel="next"')
+            if links:
+                response.headers["Link"] = ", ".join(links)
+            return page_body
+
+        return guarded("CatalogError", body, run)
+
+    @router.get("/dsp/catalog/datasets/{dataset_id:path}", response_model=None)
+    def dataset(dataset_id: str, caller: Member) -> Any:
+        def run() -> dict[str, Any]:
+            asset = catalog.store.get_asset(dataset_id)
+            found = catalog.dataset(asset) if asset else None
+            if found is None:
+                raise NotFound(f"no dataset {dataset_id}", field="id")
+            return {"@context": [wire.DSP_CONTEXT], **found}
+
+        return guarded("CatalogError", None, run)
+
+    _negotiation_routes(router, Member, negotiations)
+    _transfer_routes(router, Member, transfers)
+    return router
+
+
+def _negotiation_routes(router: APIRouter, Member: Any, negotiations: Negotiations) -> None:  # noqa: N803
+    kind = "ContractNegotiationError"
+
+    @router.get("/dsp/negotiations/{pid}", response_model=None)
+    def provider_get(pid: str, caller: Member) -> Any:
+        return guarded(kind, None, lambda: wire.negotiation_ack(negotiations.for_caller(PROVIDER, pid, caller.did)))
+
+    @router.post("/dsp/negotiations/request", response_model=None)
+    def initial_request(body: JsonBody, caller: Member) -> Any:
+        def run() -> JSONResponse:
+            negotiation, created = negotiations.on_request(caller, body)
+            return JSONResponse(wire.negotiation_ack(negotiation), status_code=201 if created else 200)
+
+        return guarded(kind, body, run)
+
+    @router.post("/dsp/negotiations/{pid}/events", response_model=None)
+    def provider_events(pid: str, body: JsonBody, caller: Member) -> Any:
+        return guarded(
+            kind,
+            body,
+            lambda: wire.negotiation_ack(negotiations.on_message(PROVIDER, pid, caller.did, event_message(body), body)),
+        )
+
+    @router.post("/dsp/negotiations/{pid}/{path:path}", response_model=None)
+    def provider_message(pid: str, path: str, body: JsonBody, caller: Member) -> Any:
+        def run() -> dict[str, Any]:
+            if path == "request":
+                return wire.negotiation_ack(negotiations.on_request(caller, {**body, "providerPid": pid})[0])
+            if path not in ("agreement/verification", "termination"):
+                raise NotFound(f"no endpoint negotiations/:providerPid/{path}")
+            return wire.negotiation_ack(
+                negotiations.on_message(PROVIDER, pid, caller.did, NEGOTIATION_PATHS[path], body)
+            )
+
+        return guarded(kind, body, run)
+
+    @router.get("/dsp/callback/negotiations/{pid}", response_model=None)
+    def consumer_get(pid: str, caller: Member) -> Any:
+        return guarded(kind, None, lambda: wire.negotiation_ack(negotiations.for_caller(CONSUMER, pid, caller.did)))
+
+    @router.post("/dsp/callback/negotiations/{pid}/events", response_model=None)
+    def consumer_events(pid: str, body: JsonBody, caller: Member) -> Any:
+        return guarded(
+            kind,
+            body,
+            lambda: wire.negotiation_ack(negotiations.on_message(CONSUMER, pid, caller.did, event_message(body), body)),
+        )
+
+    @router.post("/dsp/callback/negotiations/{pid}/{path:path}", response_model=None)
+    def consumer_message(pid: str, path: str, body: JsonBody, caller: Member) -> Any:
+        def run() -> dict[str, Any]:
+            if path not in ("offers", "agreement", "termination"):
+                raise NotFound(f"no endpoint negotiations/:consumerPid/{path}")
+            return wire.negotiation_ack(
+                negotiations.on_message(CONSUMER, pid, caller.did, NEGOTIATION_PATHS[path], body)
+            )
+
+        return guarded(kind, body, run)
+
+
+def _transfer_routes(router: APIRouter, Member: Any, transfers: Transfers) -> None:  # noqa: N803
+    kind = "TransferError"
+
+    @router.get("/dsp/transfers/{pid}", response_model=None)
+    def provider_get(pid: str, caller: Member) -> Any:
+        return guarded(kind, None, lambda: wire.transfer_ack(transfers.for_caller(PROVIDER, pid, caller.did)))
+
+    @router.post("/dsp/transfers/request", response_model=None)
+    def request(body: JsonBody, caller: Member) -> Any:
+        def run() -> JSONResponse:
+            transfer, created = transfers.on_request(caller, body)
+            return JSONResponse(wire.transfer_ack(transfer), status_code=201 if created else 200)
+
+        return guarded(kind, body, run)
+
+    def message(role: str, pid: str, path: str, body: Any, caller: Caller) -> Any:
+        def run() -> dict[str, Any]:
+            if path not in TRANSFER_PATHS:
+                raise NotFound(f"no endpoint transfers/:pid/{path}")
+            return wire.transfer_ack(transfers.on_message(role, pid, caller.did, TRANSFER_PATHS[path], body))
+
+        return guarded(kind, body, run)
+
+    @router.post("/dsp/transfers/{pid}/{path}", response_model=None)
+    def provider_message(pid: str, path: str, body: JsonBody, caller: Member) -> Any:
+        return message(PROVIDER, pid, path, body, caller)
+
+    @router.get("/dsp/callback/transfers/{pid}", response_model=None)
+    def consumer_get(pid: str, caller: Member) -> Any:
+        return guarded(kind, None, lambda: wire.transfer_ack(transfers.for_caller(CONSUMER, pid, caller.did)))
+
+    @router.post("/dsp/callback/transfers/{pid}/{path}", response_model=None)
+    def consumer_message(pid: str, path: str, body: JsonBody, caller: Member) -> Any:
+        return message(CONSUMER, pid, path, body, caller)

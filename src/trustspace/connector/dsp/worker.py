@@ -1,0 +1,236 @@
+"""The connector's worker: makes our moves, delivers the outbox, moves data, enforces deadlines.
+
+It runs in one background thread, woken at once after every recorded change and otherwise every
+``poll`` seconds. Deliveries run on a small pool, one process's messages in order, different processes in
+parallel. A counter-party that cannot be reached leaves a readable reason on the process; one that refuses a
+message outright (4xx) ends the process with its answer as the reason.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
+from typing import Any
+
+import httpx
+
+from trustspace.client.http import Signer
+from trustspace.connector.dsp.negotiations import Negotiations
+from trustspace.connector.dsp.transfers import Transfers
+from trustspace.core.clock import Clock
+from trustspace.core.errors import TrustSpaceError
+from trustspace.store.dsp_interfaces import ProcessStore
+from trustspace.store.dsp_records import Change, OutboxMessage
+
+log = logging.getLogger("trustspace.connector.worker")
+WAITING_NEGOTIATIONS = [("provider", "REQUESTED"), ("provider", "ACCEPTED"), ("provider", "VERIFIED"),
+                        ("consumer", "AGREED"), ("consumer", "OFFERED")]
+MAX_ATTEMPTS = 40
+TRANSIENT = {408, 425, 429, 500, 502, 503, 504}
+
+
+def backoff(attempts: int) -> float:
+    return float(min(30.0, 0.2 * 2 ** attempts))
+
+
+class Worker:
+    def __init__(self, store: ProcessStore, negotiations: Negotiations, transfers: Transfers, signer: Signer,
+                 clock: Clock, poll: float = 1.0) -> None:
+        self.store, self.negotiations, self.transfers, self.signer = store, negotiations, transfers, signer
+        self.clock, self.poll = clock, poll
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._senders = ThreadPoolExecutor(8, thread_name_prefix="outbox")
+        self._movers = ThreadPoolExecutor(4, thread_name_prefix="data")
+        self._moving: set[str] = set()
+        self._retry_data_at: dict[str, float] = {}
+        self.http = httpx.Client(timeout=10.0)
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="dsp-worker", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(10)
+        self._senders.shutdown(wait=False, cancel_futures=True)
+        self._movers.shutdown(wait=False, cancel_futures=True)
+        self.http.close()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self._wake.wait(self.poll)
+            self._wake.clear()
+            try:
+                self.tick()
+            except Exception:
+                log.exception("worker round failed; retrying on the next round")
+
+    def tick(self) -> None:
+        self.advance()
+        self.deliver()
+        self.move_data()
+        self.expire()
+
+    # --- our moves ------------------------------------------------------------------------------------------
+    def advance(self) -> None:
+        for role, state in WAITING_NEGOTIATIONS:
+            for negotiation in self.store.list_negotiations(role, state):
+                self._guard(lambda n=negotiation: self.negotiations.advance(n), negotiation.id)
+        for transfer in self.store.list_transfers("provider", "REQUESTED"):
+            self._guard(lambda t=transfer: self.transfers.advance(t), transfer.id)
+
+    def _guard(self, action: Any, process_id: str) -> None:
+        try:
+            action()
+        except TrustSpaceError as exc:
+            # Typically a Conflict: a message arrived and moved the process first. The next round sees it.
+            log.info("move on %s skipped: %s", process_id, exc.detail)
+
+    # --- outbox ---------------------------------------------------------------------------------------------
+    def deliver(self) -> None:
+        now = self.clock.now()
+        messages = self.store.claim_outbox(now, now + timedelta(seconds=30), limit=64)
+        by_process: dict[str, list[OutboxMessage]] = defaultdict(list)
+        for message in messages:
+            by_process[message.process_id].append(message)
+        futures = [self._senders.submit(self._deliver_in_order, group) for group in by_process.values()]
+        for future in futures:
+            future.result()
+
+    def _deliver_in_order(self, messages: list[OutboxMessage]) -> None:
+        for message in messages:
+            if not self._deliver(message):
+                return  # keep order: later messages wait for this one
+
+    def _deliver(self, message: OutboxMessage) -> bool:
+        kind = message.body.get("@type", "message")
+        try:
+            response = self.http.post(message.url, json=message.body, headers=self.signer.headers(message.audience))
+        except httpx.HTTPError as exc:
+            self._failed(message, f"cannot reach {message.url}: {exc.__class__.__name__}: {exc}")
+            return False
+        if response.status_code < 300:
+            self.store.mark_sent(message.id, self.clock.now())
+            self._acknowledged(message, response)
+            return True
+        detail = _problem_text(response)
+        if response.status_code in TRANSIENT:
+            self._failed(message, f"{message.url} answered {response.status_code}: {detail}")
+            return False
+        self._refused(message, f"counter-party refused {kind} with {response.status_code}: {detail}")
+        return False
+
+    def _acknowledged(self, message: OutboxMessage, response: httpx.Response) -> None:
+        """Learn the provider's pid from the acknowledgement of an initial request, clear old problems."""
+        provider_pid = None
+        if message.url.endswith("/request") and message.body.get("@type") in ("ContractRequestMessage",
+                                                                              "TransferRequestMessage"):
+            try:
+                provider_pid = response.json().get("providerPid")
+            except ValueError:
+                provider_pid = None
+        process = (self.store.get_negotiation(message.process_id) if message.process_kind == "negotiation"
+                   else self.store.get_transfer(message.process_id))
+        if process is None:
+            return
+        if provider_pid and process.provider_pid is None:
+            change = Change(provider_pid=str(provider_pid), reason=None)
+            move = (self.store.transition_negotiation if message.process_kind == "negotiation"
+                    else self.store.transition_transfer)
+            self._guard(lambda: move(process.id, process.state, process.state, change, [],
+                                     "counter-party acknowledged"), process.id)
+        if process.reason and process.state not in ("TERMINATED",):
+            self.store.note_problem(message.process_kind, message.process_id, None, self.clock.now())
+
+    def _failed(self, message: OutboxMessage, reason: str) -> None:
+        attempts = message.attempts + 1
+        wait = backoff(attempts)
+        if attempts >= MAX_ATTEMPTS:
+            self.store.drop_outbox(message.process_kind, message.process_id)
+            reason = f"{reason}; gave up after {attempts} attempts"
+        else:
+            self.store.mark_failed(message.id, reason, self.clock.now() + timedelta(seconds=wait))
+            reason = f"{reason} (attempt {attempts}, next in {wait:.1f} s)"
+        log.warning("%s %s: %s", message.process_kind, message.process_id, reason)
+        self.store.note_problem(message.process_kind, message.process_id, reason, self.clock.now())
+
+    def _refused(self, message: OutboxMessage, reason: str) -> None:
+        log.warning("%s %s ended: %s", message.process_kind, message.process_id, reason)
+        self.store.drop_outbox(message.process_kind, message.process_id)
+        process = (self.store.get_negotiation(message.process_id) if message.process_kind == "negotiation"
+                   else self.store.get_transfer(message.process_id))
+        if process is None or process.state in ("TERMINATED", "FINALIZED", "COMPLETED"):
+            return
+        move = (self.store.transition_negotiation if message.process_kind == "negotiation"
+                else self.store.transition_transfer)
+        self._guard(lambda: move(process.id, process.state, "TERMINATED",
+                                 Change(reason=reason, clear_deadline=True), [], reason), process.id)
+
+    # --- data ---------------------------------------------------------------------------------------------
+    def move_data(self) -> None:
+        now = self.clock.now().timestamp()
+        for transfer in self.store.list_transfers(None, "STARTED"):
+            wants_push = transfer.role == "provider" and transfer.transfer_type == "HttpData-PUSH"
+            wants_pull = transfer.role == "consumer" and transfer.transfer_type == "HttpData-PULL"
+            done = transfer.details.get("moved")
+            if not (wants_push or wants_pull) or done or transfer.id in self._moving:
+                continue
+            if self._retry_data_at.get(transfer.id, 0) > now:
+                continue
+            self._moving.add(transfer.id)
+            self._movers.submit(self._move, transfer.id, wants_push)
+
+    def _move(self, transfer_id: str, push: bool) -> None:
+        from trustspace.connector.dsp.strategy import TransferMove
+        from trustspace.protocol.transfer import TransferMessage
+
+        try:
+            transfer = self.transfers.get(transfer_id)
+            result = self.transfers.data_plane.push(transfer) if push else self.transfers.data_plane.pull(transfer)
+            current = self.transfers.get(transfer_id)
+            self.transfers.send(current, TransferMove(TransferMessage.COMPLETION),
+                                details={**result, "moved": True})
+        except Exception as exc:
+            reason = exc.detail if isinstance(exc, TrustSpaceError) else f"{exc.__class__.__name__}: {exc}"
+            self._retry_data_at[transfer_id] = self.clock.now().timestamp() + 2.0
+            log.warning("data movement for %s failed: %s", transfer_id, reason)
+            self.store.note_problem("transfer", transfer_id, f"data movement failed: {reason}", self.clock.now())
+        finally:
+            self._moving.discard(transfer_id)
+            self.wake()
+
+    # --- deadlines -------------------------------------------------------------------------------------------
+    def expire(self) -> None:
+        now = self.clock.now()
+        for kind, process_id in self.store.overdue(now):
+            if kind == "negotiation":
+                self._guard(lambda pid=process_id: self.negotiations.expire(self.negotiations.get(pid), now),
+                            process_id)
+            else:
+                transfer = self.store.get_transfer(process_id)
+                reason = f"no progress before the deadline; last problem: {transfer.reason if transfer else '-'}"
+                from trustspace.protocol.transfer import TransferMessage
+
+                self._guard(lambda pid=process_id, why=reason: self.transfers.act(pid, TransferMessage.TERMINATION,
+                                                                                    why), process_id)
+
+
+def _problem_text(response: httpx.Response) -> str:
+    try:
+        body = response.json()
+    except ValueError:
+        return response.text[:300]
+    if isinstance(body, dict):
+        reason = body.get("reason") or body.get("detail") or body.get("title")
+        return "; ".join(map(str, reason)) if isinstance(reason, list) else str(reason)
+    return str(body)[:300]

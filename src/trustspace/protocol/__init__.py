@@ -1,0 +1,1 @@
+"""Dataspace Protocol 2025-1: messages, schemas and the negotiation and transfer state machines (pure)."""

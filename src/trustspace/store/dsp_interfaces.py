@@ -1,0 +1,150 @@
+"""The connector's Dataspace Protocol repository.
+
+Rules every implementation keeps:
+- Creating a process, or moving it to a new state, writes the process, its outbox messages and its event
+  in ONE transaction (the outbox pattern): a crash after commit loses no message, a crash before commit
+  leaves no trace.
+- ``transition_*`` takes the state the caller believes the process is in and raises ``Conflict`` if it is
+  not (someone else moved it first); it never overwrites a concurrent decision.
+- Process ids: ``id`` is ours; on the provider side it equals ``provider_pid``, on the consumer side it
+  equals ``consumer_pid``. The counter-party's pid is stored when learned.
+- ``create_*`` is idempotent for the receiving side: creating a provider negotiation with a
+  (counter_party, consumer_pid) pair that exists returns the existing one with ``created=False``.
+- Outbox claiming is safe across replicas: claimed messages are leased until ``lease_until`` (PostgreSQL:
+  ``FOR UPDATE SKIP LOCKED``) and are invisible to other claimers meanwhile.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from datetime import datetime
+
+from trustspace.store.dsp_records import (
+    Agreement,
+    Asset,
+    Change,
+    Negotiation,
+    NewOutboxMessage,
+    OfferRecord,
+    OutboxMessage,
+    PolicyRecord,
+    ProcessEvent,
+    TransferRecord,
+)
+
+
+class CatalogStore(ABC):
+    @abstractmethod
+    def add_asset(self, asset: Asset) -> Asset:
+        """Conflict if the id exists."""
+
+    @abstractmethod
+    def get_asset(self, asset_id: str) -> Asset | None: ...
+
+    @abstractmethod
+    def list_assets(self) -> list[Asset]: ...
+
+    @abstractmethod
+    def add_policy(self, policy: PolicyRecord) -> PolicyRecord: ...
+
+    @abstractmethod
+    def get_policy(self, policy_id: str) -> PolicyRecord | None: ...
+
+    @abstractmethod
+    def list_policies(self) -> list[PolicyRecord]: ...
+
+    @abstractmethod
+    def add_offer(self, offer: OfferRecord) -> OfferRecord:
+        """NotFound (field assetId / policyId) if either is unknown; Conflict if the id exists."""
+
+    @abstractmethod
+    def get_offer(self, offer_id: str) -> OfferRecord | None: ...
+
+    @abstractmethod
+    def list_offers(self, asset_id: str | None = None) -> list[OfferRecord]: ...
+
+
+class ProcessStore(ABC):
+    @abstractmethod
+    def create_negotiation(
+        self, negotiation: Negotiation, outbox: list[NewOutboxMessage], detail: str
+    ) -> tuple[Negotiation, bool]:
+        """Store a new negotiation with its first outbox messages and event. Returns (process, created)."""
+
+    @abstractmethod
+    def get_negotiation(self, negotiation_id: str) -> Negotiation | None: ...
+
+    @abstractmethod
+    def find_negotiation(self, role: str, *, consumer_pid: str | None = None,
+                         provider_pid: str | None = None) -> Negotiation | None: ...
+
+    @abstractmethod
+    def list_negotiations(self, role: str | None = None, state: str | None = None) -> list[Negotiation]: ...
+
+    @abstractmethod
+    def transition_negotiation(
+        self, negotiation_id: str, expected_state: str, new_state: str, change: Change,
+        outbox: list[NewOutboxMessage], detail: str,
+    ) -> Negotiation:
+        """Move a negotiation. With ``change.agreement`` the agreement is stored in the same transaction."""
+
+    @abstractmethod
+    def get_agreement(self, agreement_id: str) -> Agreement | None: ...
+
+    @abstractmethod
+    def list_agreements(self) -> list[Agreement]: ...
+
+    @abstractmethod
+    def create_transfer(
+        self, transfer: TransferRecord, outbox: list[NewOutboxMessage], detail: str
+    ) -> tuple[TransferRecord, bool]: ...
+
+    @abstractmethod
+    def get_transfer(self, transfer_id: str) -> TransferRecord | None: ...
+
+    @abstractmethod
+    def find_transfer(self, role: str, *, consumer_pid: str | None = None,
+                      provider_pid: str | None = None) -> TransferRecord | None: ...
+
+    @abstractmethod
+    def list_transfers(self, role: str | None = None, state: str | None = None,
+                       agreement_id: str | None = None) -> list[TransferRecord]: ...
+
+    @abstractmethod
+    def transition_transfer(
+        self, transfer_id: str, expected_state: str, new_state: str, change: Change,
+        outbox: list[NewOutboxMessage], detail: str,
+    ) -> TransferRecord: ...
+
+    @abstractmethod
+    def note_problem(self, process_kind: str, process_id: str, reason: str | None, at: datetime) -> None:
+        """Set (or clear, with None) the readable reason on a process without changing its state, and
+        record it as an event so watchers see it."""
+
+    @abstractmethod
+    def overdue(self, now: datetime) -> list[tuple[str, str]]:
+        """(kind, id) of non-terminal processes whose deadline has passed."""
+
+    # outbox
+    @abstractmethod
+    def claim_outbox(self, now: datetime, lease_until: datetime, limit: int = 20) -> list[OutboxMessage]:
+        """Due, unsent, unleased messages, oldest first, leased to the caller until ``lease_until``."""
+
+    @abstractmethod
+    def mark_sent(self, message_id: int, at: datetime) -> None: ...
+
+    @abstractmethod
+    def mark_failed(self, message_id: int, error: str, next_attempt_at: datetime) -> None:
+        """Count the attempt, keep the error, release the lease, retry at ``next_attempt_at``."""
+
+    @abstractmethod
+    def drop_outbox(self, process_kind: str, process_id: str) -> int:
+        """Give up on a process's unsent messages (it was terminated); returns how many."""
+
+    @abstractmethod
+    def pending_outbox(self, process_id: str | None = None) -> list[OutboxMessage]: ...
+
+    # events
+    @abstractmethod
+    def events(self, after_id: int = 0, process_id: str | None = None, limit: int = 100) -> list[ProcessEvent]:
+        ...

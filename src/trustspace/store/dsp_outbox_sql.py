@@ -1,0 +1,139 @@
+"""The outbox and the process history: what the connector still owes its counter-parties, and what happened.
+
+Writing both happens inside the transaction that changes a process (``write_outbox``, ``write_event``); the
+methods here are the worker's side (claim, mark sent or failed, drop) and the watchers' side (events).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import delete, or_, select, text, update
+from sqlalchemy.orm import Session
+
+from trustspace.core.clock import Clock, SystemClock
+from trustspace.core.errors import ValidationFailed
+from trustspace.store import dsp_mapping as rows
+from trustspace.store.db import Database
+from trustspace.store.dsp_models import OutboxRow, ProcessEventRow
+from trustspace.store.dsp_records import OutboxMessage, ProcessEvent
+
+# Arbitrary constant shared by every replica: the advisory lock that makes event ids visible in order.
+_EVENT_ORDER_LOCK_ID = 0x7473_6576_7473
+
+
+class DspSqlBase:
+    """The database and the clock every part of the SQL DSP store shares.
+
+    The clock stamps what the store writes on its own: ``updated_at`` of a transition, the outbox message's
+    ``created_at``/``next_attempt_at`` and the event's ``at``. Tests pass a ``FixedClock``.
+    """
+
+    def __init__(self, db: Database, clock: Clock | None = None) -> None:
+        self._db = db
+        self._clock = clock or SystemClock()
+
+    def _now(self) -> datetime:
+        return rows.aware(self._clock.now(), "clock")
+
+
+def write_outbox(session: Session, messages: list[OutboxRow]) -> None:
+    """Queue messages (made by ``dsp_mapping.outbox_rows`` before the transaction) in the caller's transaction."""
+    session.add_all(messages)
+    session.flush()
+
+
+def write_event(session: Session, kind: str, process_id: str, state: str, detail: str, at: datetime) -> None:
+    """Record one line of history. Call it last in the transaction.
+
+    On PostgreSQL an id comes from a sequence when the row is inserted, but becomes visible at commit; two
+    transactions could commit in the opposite order and a watcher reading ``after_id`` would skip the
+    smaller id for good. The transaction-scoped lock hands out ids in commit order (it is held only from
+    here to the commit). SQLite's single writer already does that.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": _EVENT_ORDER_LOCK_ID})
+    session.add(ProcessEventRow(process_kind=kind, process_id=process_id, state=state, detail=detail, at=at))
+    session.flush()
+
+
+class OutboxSql(DspSqlBase):
+    def claim_outbox(self, now: datetime, lease_until: datetime, limit: int = 20) -> list[OutboxMessage]:
+        current = rows.aware(now, "now")
+        lease = rows.aware(lease_until, "lease_until")
+        if lease <= current:
+            raise ValidationFailed("lease_until must be later than now", field="lease_until")
+        query = (
+            select(OutboxRow)
+            .where(OutboxRow.sent_at.is_(None))
+            .where(OutboxRow.next_attempt_at <= current)
+            .where(or_(OutboxRow.lease_until.is_(None), OutboxRow.lease_until < current))
+            .order_by(OutboxRow.id)
+            .limit(rows.check_limit(limit))
+            # PostgreSQL: rows another replica is claiming right now are skipped, not waited for. SQLite
+            # renders no FOR UPDATE; its BEGIN IMMEDIATE lets one claimer at a time in.
+            .with_for_update(skip_locked=True)
+        )
+        with self._db.transaction() as session:
+            claimed = list(session.scalars(query))
+            for row in claimed:
+                row.lease_until = lease
+            return [rows.outbox_message(row) for row in claimed]
+
+    def mark_sent(self, message_id: int, at: datetime) -> None:
+        """Idempotent: a message marked sent twice keeps the first time.
+
+        A message that is gone was dropped while it was being sent (its process ended meanwhile): that is
+        a race every worker meets, not a mistake, so it is ignored rather than raised.
+        """
+        when = rows.aware(at, "at")
+        query = (
+            update(OutboxRow)
+            .where(OutboxRow.id == message_id, OutboxRow.sent_at.is_(None))
+            .values(sent_at=when, lease_until=None)
+        )
+        with self._db.transaction() as session:
+            session.execute(query)
+
+    def mark_failed(self, message_id: int, error: str, next_attempt_at: datetime) -> None:
+        """A failure reported after the message was sent (by a worker whose lease ran out) changes nothing:
+        the successful delivery wins. A dropped message stays dropped (see ``mark_sent``)."""
+        retry = rows.aware(next_attempt_at, "next_attempt_at")
+        query = (
+            update(OutboxRow)
+            .where(OutboxRow.id == message_id, OutboxRow.sent_at.is_(None))
+            # attempts + 1 in SQL: two reports racing both count.
+            .values(attempts=OutboxRow.attempts + 1, last_error=error, next_attempt_at=retry, lease_until=None)
+        )
+        with self._db.transaction() as session:
+            session.execute(query)
+
+    def drop_outbox(self, process_kind: str, process_id: str) -> int:
+        query = delete(OutboxRow).where(
+            OutboxRow.process_kind == rows.check_kind(process_kind),
+            OutboxRow.process_id == process_id,
+            OutboxRow.sent_at.is_(None),
+        )
+        with self._db.transaction() as session:
+            # Through the connection: its CursorResult carries rowcount (Session.execute is typed as Result).
+            return session.connection().execute(query).rowcount
+
+    def pending_outbox(self, process_id: str | None = None) -> list[OutboxMessage]:
+        """Unsent messages, leased or not, oldest first."""
+        query = select(OutboxRow).where(OutboxRow.sent_at.is_(None)).order_by(OutboxRow.id)
+        if process_id is not None:
+            query = query.where(OutboxRow.process_id == process_id)
+        with self._db.transaction() as session:
+            return [rows.outbox_message(row) for row in session.scalars(query)]
+
+    def events(self, after_id: int = 0, process_id: str | None = None, limit: int = 100) -> list[ProcessEvent]:
+        query = (
+            select(ProcessEventRow)
+            .where(ProcessEventRow.id > after_id)
+            .order_by(ProcessEventRow.id)
+            .limit(rows.check_limit(limit))
+        )
+        if process_id is not None:
+            query = query.where(ProcessEventRow.process_id == process_id)
+        with self._db.transaction() as session:
+            return [rows.event(row) for row in session.scalars(query)]

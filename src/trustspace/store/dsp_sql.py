@@ -1,0 +1,104 @@
+"""The SQL Dataspace Protocol store (SQLite and PostgreSQL): ``SqlDspStore`` is the catalog and the processes.
+
+Where the parts live:
+- ``dsp_sql`` (here): the catalog (assets, policies, offers) and the combined store;
+- ``dsp_process_sql``: negotiations, agreements, transfers, problems, deadlines;
+- ``dsp_outbox_sql``: the outbox (claim, mark, drop) and the event history;
+- ``dsp_models`` / ``dsp_mapping``: tables, and rows to records.
+
+Every public method is one ``Database.transaction()``. Uniqueness is the schema's job (primary keys, the
+(role, counter_party, consumer_pid) constraints), so a racing request meets the constraint rather than
+slipping between a check and an insert; the checks made first only give the clearer message.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from trustspace.core.errors import Conflict, NotFound
+from trustspace.store import dsp_mapping as rows
+from trustspace.store.dsp_interfaces import CatalogStore
+from trustspace.store.dsp_models import AssetRow, OfferRow, PolicyRow
+from trustspace.store.dsp_outbox_sql import DspSqlBase
+from trustspace.store.dsp_process_sql import SqlProcessStore
+from trustspace.store.dsp_records import Asset, OfferRecord, PolicyRecord
+
+__all__ = ["SqlCatalogStore", "SqlDspStore", "SqlProcessStore"]
+
+
+@contextmanager
+def _unique(message: str, field: str) -> Iterator[None]:
+    """Turn a uniqueness violation (raised at flush or commit) into ``Conflict``."""
+    try:
+        yield
+    except IntegrityError as error:
+        raise Conflict(message, field=field) from error
+
+
+class SqlCatalogStore(DspSqlBase, CatalogStore):
+    def add_asset(self, asset: Asset) -> Asset:
+        row = rows.asset_row(asset)
+        with _unique(f"asset {asset.id} exists", "id"), self._db.transaction() as session:
+            session.add(row)
+        return rows.asset(row)
+
+    def get_asset(self, asset_id: str) -> Asset | None:
+        with self._db.transaction() as session:
+            row = session.get(AssetRow, asset_id)
+            return None if row is None else rows.asset(row)
+
+    def list_assets(self) -> list[Asset]:
+        query = select(AssetRow).order_by(AssetRow.created_at, AssetRow.id)
+        with self._db.transaction() as session:
+            return [rows.asset(row) for row in session.scalars(query)]
+
+    def add_policy(self, policy: PolicyRecord) -> PolicyRecord:
+        """Conflict if the id exists."""
+        row = rows.policy_row(policy)
+        with _unique(f"policy {policy.id} exists", "id"), self._db.transaction() as session:
+            session.add(row)
+        return rows.policy(row)
+
+    def get_policy(self, policy_id: str) -> PolicyRecord | None:
+        with self._db.transaction() as session:
+            row = session.get(PolicyRow, policy_id)
+            return None if row is None else rows.policy(row)
+
+    def list_policies(self) -> list[PolicyRecord]:
+        query = select(PolicyRow).order_by(PolicyRow.created_at, PolicyRow.id)
+        with self._db.transaction() as session:
+            return [rows.policy(row) for row in session.scalars(query)]
+
+    def add_offer(self, offer: OfferRecord) -> OfferRecord:
+        row = rows.offer_row(offer)
+        with _unique(f"offer {offer.id} exists", "id"), self._db.transaction() as session:
+            # Checked first for the message naming the field; the foreign keys hold it anyway.
+            if session.get(AssetRow, offer.asset_id) is None:
+                raise NotFound(f"no asset {offer.asset_id}", field="assetId")
+            if session.get(PolicyRow, offer.policy_id) is None:
+                raise NotFound(f"no policy {offer.policy_id}", field="policyId")
+            session.add(row)
+        return rows.offer(row)
+
+    def get_offer(self, offer_id: str) -> OfferRecord | None:
+        with self._db.transaction() as session:
+            row = session.get(OfferRow, offer_id)
+            return None if row is None else rows.offer(row)
+
+    def list_offers(self, asset_id: str | None = None) -> list[OfferRecord]:
+        query = select(OfferRow).order_by(OfferRow.created_at, OfferRow.id)
+        if asset_id is not None:
+            query = query.where(OfferRow.asset_id == asset_id)
+        with self._db.transaction() as session:
+            return [rows.offer(row) for row in session.scalars(query)]
+
+
+class SqlDspStore(SqlCatalogStore, SqlProcessStore):
+    """Both interfaces over one database: ``SqlDspStore(db)``, or ``SqlDspStore(db, clock)`` in tests.
+
+    The clock stamps what the store writes on its own (transition times, outbox and event times).
+    """
