@@ -9,7 +9,7 @@ from urllib.parse import urlsplit
 import typer
 import uvicorn
 
-from trustspace.cli.output import console, emit_json, friendly_errors
+from trustspace.cli.output import console, emit_json, fail, friendly_errors
 from trustspace.connector.settings import ConnectorSettings, init_connector
 from trustspace.identity.did import did_web
 from trustspace.operator.settings import OperatorSettings
@@ -87,15 +87,52 @@ def connector_start(
     database_url: DatabaseUrl = None,
     heartbeat_interval: Heartbeat = 10.0,
     status_list_ttl: StatusTtl = 30.0,
+    process_deadline: Annotated[float, typer.Option(envvar="TRUSTSPACE_PROCESS_DEADLINE", min=1, help=(
+        "seconds a negotiation (or a transfer before it starts) may take before it is terminated"))] = 600.0,
+    conformance_mode: Annotated[bool, typer.Option("--conformance-mode", envvar="TRUSTSPACE_CONFORMANCE_MODE",
+                                                   help="let a test harness drive this connector (never in "
+                                                        "production); needs --seed")] = False,
+    seed: Annotated[Path | None, typer.Option(envvar="TRUSTSPACE_SEED", exists=True, dir_okay=False,
+                                              help="conformance seed file (docs/conformance-mode.md)")] = None,
     log_json: LogJson = False,
 ) -> None:
     """Start a connector initialised with 'trustspace connector init'."""
     from trustspace.connector.app import create_app
 
     configure_logging(json_lines=log_json, service="connector")
+    if conformance_mode != (seed is not None):
+        fail("--conformance-mode and --seed go together", "pass both to run a conformance test, or neither")
+    if conformance_mode:
+        console.print("[bold red]CONFORMANCE MODE[/]: a static Authorization value from the seed is accepted. "
+                      "Never run this mode with real data.")
     with friendly_errors():
         settings = ConnectorSettings.load(data_dir, database_url=database_url,
-                                          heartbeat_interval=heartbeat_interval, status_list_ttl=status_list_ttl)
+                                          heartbeat_interval=heartbeat_interval, status_list_ttl=status_list_ttl,
+                                          process_deadline=process_deadline, conformance_mode=conformance_mode,
+                                          seed=seed)
         app = create_app(settings)
     uvicorn.run(app, host=host, port=port or urlsplit(settings.public_url).port or 8500, log_config=None,
                 access_log=False)
+
+
+@connector_app.command("processes")
+def connector_processes(
+    url: Annotated[str, typer.Option(envvar="TRUSTSPACE_CONNECTOR_URL", help="the connector's URL")] = (
+        "http://127.0.0.1:8500"),
+    api_key: Annotated[str | None, typer.Option(envvar="TRUSTSPACE_MANAGEMENT_API_KEY",
+                                                help="management key (file management-api-key)")] = None,
+    watch: Annotated[bool, typer.Option("--watch", help="follow every state change as it happens")] = False,
+    process: Annotated[str | None, typer.Option(help="only this negotiation or transfer id")] = None,
+    as_json: Json = False,
+) -> None:
+    """List a connector's negotiations and transfers; --watch follows their state changes live."""
+    from trustspace.cli.watch import show_processes, watch_events
+
+    with friendly_errors(as_json):
+        if not api_key:
+            fail("the management API needs its key", "pass --api-key or set TRUSTSPACE_MANAGEMENT_API_KEY "
+                 "(the connector wrote it to management-api-key in its data folder)", as_json=as_json)
+        if watch:
+            watch_events(url, api_key, process, as_json)
+        else:
+            show_processes(url, api_key, as_json)

@@ -4,6 +4,7 @@ its catalog, negotiates and pulls them; the power grid company pushes electricit
 from __future__ import annotations
 
 import hashlib
+import json
 import time
 from pathlib import Path
 from typing import Any
@@ -29,8 +30,6 @@ class Watcher:
         for block in response.text.split("\n\n"):
             lines = dict(line.split(": ", 1) for line in block.splitlines() if ": " in line)
             if "data" in lines:
-                import json
-
                 event = json.loads(lines["data"])
                 self.last = max(self.last, int(lines.get("id", 0)))
                 self.ctx.console.print(f"    [dim]{self.name}[/] {event['processKind']:11} {event['state']:10} "
@@ -45,6 +44,8 @@ def wait_for(ctx: DemoContext, watchers: list[Watcher], client: KeyClient, path:
             watcher.poll()
         process: dict[str, Any] = client.request("GET", path)
         if process["state"] in states:
+            for watcher in watchers:
+                watcher.poll()
             return process
         time.sleep(0.1)
     raise DemoFailure(f"{path} did not reach {states} in {timeout:.0f} s")
