@@ -14,10 +14,10 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import LiveSpace, start_space
 from fastapi import FastAPI, Request
-from live import free_port, serve
 
+from conftest import LiveSpace, start_space
+from live import free_port, serve
 from trustspace.connector.conformance import load_seed
 from trustspace.core.errors import ValidationFailed
 

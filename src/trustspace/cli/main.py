@@ -10,6 +10,7 @@ import typer
 from rich.table import Table
 
 from trustspace import __version__
+from trustspace.cli.ledger import ledger_app
 from trustspace.cli.output import console, emit_json, fail, friendly_errors
 from trustspace.cli.services import Json, connector_app, operator_app
 from trustspace.client.http import KeyClient
@@ -23,6 +24,7 @@ app = typer.Typer(help="TrustSpace: a trusted data space (可信数据空间).",
 app.add_typer(operator_app, name="operator")
 app.add_typer(connector_app, name="connector")
 credential_app = typer.Typer(help="Work with verifiable credentials.", no_args_is_help=True)
+app.add_typer(ledger_app, name="ledger")
 app.add_typer(credential_app, name="credential")
 
 

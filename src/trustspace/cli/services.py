@@ -42,15 +42,20 @@ def operator_start(
     database_url: DatabaseUrl = None,
     heartbeat_interval: Heartbeat = 10.0,
     status_list_ttl: StatusTtl = 30.0,
+    ledger_quorum: Annotated[int, typer.Option(envvar="TRUSTSPACE_LEDGER_QUORUM", min=1, help=(
+        "witness cosignatures a ledger checkpoint needs to be final"))] = 1,
+    ledger_max_delay: Annotated[int, typer.Option(envvar="TRUSTSPACE_LEDGER_MAX_DELAY", min=1, help=(
+        "seconds within which a receipted statement is promised to be in the log"))] = 5,
     log_json: LogJson = False,
 ) -> None:
-    """Start the operator service (membership, trust list, connector registry, logical spaces)."""
+    """Start the operator service (membership, trust list, connector registry, spaces, evidence ledger)."""
     from trustspace.operator.app import create_app
 
     configure_logging(json_lines=log_json, service="operator")
     settings = OperatorSettings(
         data_dir=data_dir, public_url=public_url or f"http://{host}:{port}", space=space,
         database_url=database_url, heartbeat_interval=heartbeat_interval, status_list_ttl=status_list_ttl,
+        ledger_quorum=ledger_quorum, ledger_max_delay=ledger_max_delay,
     )
     with friendly_errors():
         app = create_app(settings)
@@ -89,6 +94,8 @@ def connector_start(
     status_list_ttl: StatusTtl = 30.0,
     process_deadline: Annotated[float, typer.Option(envvar="TRUSTSPACE_PROCESS_DEADLINE", min=1, help=(
         "seconds a negotiation (or a transfer before it starts) may take before it is terminated"))] = 600.0,
+    witness_interval: Annotated[float, typer.Option(envvar="TRUSTSPACE_WITNESS_INTERVAL", min=0, help=(
+        "seconds between witnessing the operator's ledger checkpoints (0: do not witness)"))] = 2.0,
     conformance_mode: Annotated[bool, typer.Option("--conformance-mode", envvar="TRUSTSPACE_CONFORMANCE_MODE",
                                                    help="let a test harness drive this connector (never in "
                                                         "production); needs --seed")] = False,
@@ -109,7 +116,7 @@ def connector_start(
         settings = ConnectorSettings.load(data_dir, database_url=database_url,
                                           heartbeat_interval=heartbeat_interval, status_list_ttl=status_list_ttl,
                                           process_deadline=process_deadline, conformance_mode=conformance_mode,
-                                          seed=seed)
+                                          seed=seed, witness_interval=witness_interval)
         app = create_app(settings)
     uvicorn.run(app, host=host, port=port or urlsplit(settings.public_url).port or 8500, log_config=None,
                 access_log=False)

@@ -15,10 +15,13 @@ from trustspace.client.fetch import get_json, get_object
 from trustspace.client.http import SignedClient, Signer
 from trustspace.connector.conformance import ConformanceAuthenticator, load_seed
 from trustspace.connector.dsp.assembly import DspParts, install_dsp
+from trustspace.connector.evidence import EvidenceRecorder
 from trustspace.connector.heartbeat import Heartbeat
+from trustspace.connector.ledger_routes import ledger_router
 from trustspace.connector.membership import MembershipHolder
 from trustspace.connector.routes import build_router
 from trustspace.connector.settings import ConnectorSettings
+from trustspace.connector.witness import WitnessService
 from trustspace.core.clock import Clock, SystemClock
 from trustspace.identity.did import (
     DidResolver,
@@ -106,12 +109,18 @@ def create_app(
         auth = ConformanceAuthenticator(auth, conformance.counter_party)
     parts: list[DspParts] = []
 
+    recorder = EvidenceRecorder(key, did, verification_method_id(did), settings.operator_url, operator_did, clock)
+    witness = WitnessService(store, key, did, operator, clock, metrics, settings.witness_interval)
+
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         if heartbeat.connector_id is not None and holder.credential() is not None:
             heartbeat.start()
         parts[0].worker.start()
+        if settings.witness_interval > 0:
+            witness.start()
         yield
+        witness.stop()
         parts[0].worker.stop()
         heartbeat.stop()
         operator.close()
@@ -124,7 +133,9 @@ def create_app(
     app.include_router(build_router(auth, holder, operator, heartbeat, signer, settings.public_url))
     parts.append(install_dsp(app, db=db, auth=auth, signer=signer, key=key, did=did, public_url=settings.public_url,
                              data_dir=settings.data_dir, clock=clock, deadline_seconds=settings.process_deadline,
-                             poll=settings.worker_poll, seed=conformance))
+                             poll=settings.worker_poll, seed=conformance,
+                             evidence=None if conformance is not None else recorder))
+    app.include_router(ledger_router(auth, parts[0].store, witness))
     app.state.did = did
     app.state.store = store
     app.state.dsp = parts[0]

@@ -26,6 +26,7 @@ class ConnectorSettings:
     max_body_bytes: int = 1024 * 1024
     process_deadline: float = 600.0
     worker_poll: float = 1.0
+    witness_interval: float = 2.0
     conformance_mode: bool = False
     seed: Path | None = None
 

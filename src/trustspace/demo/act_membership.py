@@ -27,7 +27,7 @@ def start_operator(ctx: DemoContext) -> None:
     folder = ctx.workdir / "operator"
     service = ctx.supervisor.start("operator", ctx.operator_url, [
         "operator", "start", "--data-dir", str(folder), "--port", str(port), "--space", "浙江公共数据空间",
-        "--heartbeat-interval", HEARTBEAT, "--status-list-ttl", STATUS_TTL])
+        "--heartbeat-interval", HEARTBEAT, "--status-list-ttl", STATUS_TTL, "--ledger-quorum", "2"])
     ctx.supervisor.wait_ready(service)
     ctx.operator_did = did_web(ctx.operator_url)
     ctx.admin = KeyClient(ctx.operator_url, (folder / "admin-api-key").read_text().strip())
@@ -43,7 +43,7 @@ def start_connectors(ctx: DemoContext) -> None:
         init_connector(folder, url, ctx.operator_url, role.display_name)
         services.append(ctx.supervisor.start(role.key, url, [
             "connector", "start", "--data-dir", str(folder), "--heartbeat-interval", HEARTBEAT,
-            "--status-list-ttl", STATUS_TTL]))
+            "--status-list-ttl", STATUS_TTL, "--witness-interval", "1"]))
         ctx.participants[role.key] = Participant(role, url, did_web(url), folder, KeyClient(url, ""))
     for service in services:
         ctx.supervisor.wait_ready(service)

@@ -65,9 +65,9 @@ class Act:
 
 
 def acts() -> list[Act]:
-    from trustspace.demo import act_exchange, act_membership
+    from trustspace.demo import act_evidence, act_exchange, act_membership
 
-    return [act_membership.ACT, act_exchange.ACT]
+    return [act_membership.ACT, act_exchange.ACT, act_evidence.ACT]
 
 
 def run_demo(*, stay: bool, workdir: Path | None, console: Console | None = None) -> int:

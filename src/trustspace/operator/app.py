@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import logging
 import secrets
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI
 
 from trustspace.client.fetch import get_object
 from trustspace.core.clock import Clock, SystemClock
+from trustspace.core.keys import SigningKey
 from trustspace.identity.did import (
     DidResolver,
     authentication_key,
@@ -27,13 +29,16 @@ from trustspace.identity.membership import (
     WithinValidity,
 )
 from trustspace.identity.tokens import TokenVerifier
+from trustspace.operator.ledger.routes import build_ledger_router
+from trustspace.operator.ledger.service import LedgerConfig, LedgerService
 from trustspace.operator.membership import MembershipService
 from trustspace.operator.registry import Registry
 from trustspace.operator.routes import build_router
 from trustspace.operator.settings import OperatorSettings
-from trustspace.store.db import database_url, open_database
+from trustspace.store.db import Database, database_url, open_database
 from trustspace.store.interfaces import OperatorStore
 from trustspace.store.keystore import load_or_create_keystore, write_secret_file
+from trustspace.store.ledger_sql import SqlLedgerStore
 from trustspace.store.sql import SqlOperatorStore
 from trustspace.web.app import database_ready, service_app
 from trustspace.web.auth import Authenticator, hash_api_key
@@ -69,16 +74,43 @@ def create_app(
     resolver.seed(did, did_document(did, key.public))
     membership = MembershipService(store, key, did, method, settings, clock)
     auth = _authenticator(store, membership, resolver, settings, clock, fetch)
+    ledger = _ledger(db, key, did, method, resolver, settings, clock)
+    if settings.log_membership_decisions:
+        membership.record = ledger.record
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        ledger.start()  # the sequencer thread: integrates receipted statements into the log
+        try:
+            yield
+        finally:
+            ledger.stop()
+
     app = service_app(
         title="TrustSpace operator", service="operator",
         did_document=lambda: did_document(did, key.public),
         ready=lambda: database_ready(db), metrics=auth.metrics, max_body_bytes=settings.max_body_bytes,
+        lifespan=lifespan,
     )
     app.include_router(build_router(auth, membership, Registry(store, clock), store, settings))
+    app.include_router(build_ledger_router(auth, ledger))
     app.state.did = did
     app.state.store = store
     app.state.db = db
+    app.state.ledger = ledger
     return app
+
+
+def _ledger(
+    db: Database, key: SigningKey, did: str, method: str, resolver: DidResolver, settings: OperatorSettings,
+    clock: Clock,
+) -> LedgerService:
+    config = LedgerConfig(
+        origin=settings.ledger_log_origin, quorum=settings.ledger_quorum, max_delay=settings.ledger_max_delay,
+        batch_interval=settings.ledger_batch_interval, batch_size=settings.ledger_batch_size,
+        witnesses=settings.ledger_witnesses,
+    )
+    return LedgerService(SqlLedgerStore(db), key, did, method, resolver.key_for, config, clock)
 
 
 def _authenticator(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
@@ -33,6 +34,8 @@ class MembershipService:
         self, store: OperatorStore, key: SigningKey, did: str, verification_method: str,
         settings: OperatorSettings, clock: Clock,
     ) -> None:
+        # Set once the ledger is up: every membership decision becomes a statement in the log.
+        self.record: Callable[..., object] = lambda *args, **kwargs: None
         self.store = store
         self.key = key
         self.did = did
@@ -66,7 +69,12 @@ class MembershipService:
 
         decided = self.store.approve_application(application_id, self.clock.now(), issue)
         log.info("membership of %s approved, credential %s", decided.did, decided.credential_id)
+        self._log_decision(decided, "approved")
         return decided
+
+    def _log_decision(self, application: Application, decision: str) -> None:
+        self.record("membership-decision", participant=application.did,
+                    details={"decision": decision, "applicationId": application.id})
 
     def _issue(self, application: Application, index: int, days: int) -> IssuedCredential:
         now = self.clock.now()
@@ -91,11 +99,14 @@ class MembershipService:
         return IssuedCredential(signed, document["id"], until, application.roles)
 
     def reject(self, application_id: str, reason: str) -> Application:
-        return self.store.reject_application(application_id, self.clock.now(), reason)
+        rejected = self.store.reject_application(application_id, self.clock.now(), reason)
+        self._log_decision(rejected, "rejected")
+        return rejected
 
     def revoke(self, did: str, reason: str) -> Application:
         revoked = self.store.revoke_member(did, self.clock.now(), reason)
         log.info("membership of %s revoked: %s", did, reason)
+        self._log_decision(revoked, "revoked")
         return revoked
 
     def is_revoked(self, credential: dict[str, Any]) -> bool:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 
 @dataclass(frozen=True)
@@ -16,6 +17,16 @@ class OperatorSettings:
     heartbeat_interval: float = 10.0
     status_list_ttl: float = 30.0
     max_body_bytes: int = 1024 * 1024
+    # Evidence ledger: the checkpoint origin (None: derived from public_url), how many distinct witness
+    # cosignatures make a checkpoint final, the delay promised in receipts (s), how often the sequencer runs
+    # (s), and the DIDs allowed to cosign (empty: every member may witness).
+    ledger_origin: str | None = None
+    ledger_quorum: int = 1
+    log_membership_decisions: bool = True
+    ledger_max_delay: int = 5
+    ledger_batch_interval: float = 0.2
+    ledger_batch_size: int = 5000
+    ledger_witnesses: tuple[str, ...] = ()
 
     @property
     def keystore_path(self) -> Path:
@@ -24,6 +35,16 @@ class OperatorSettings:
     @property
     def admin_key_path(self) -> Path:
         return self.data_dir / "admin-api-key"
+
+    @property
+    def ledger_log_origin(self) -> str:
+        """``ledger_origin``, or ``<host>[:port][/path]/ledger`` of the public URL (a checkpoint origin has no
+        scheme, and names the log so that no two logs share it)."""
+        if self.ledger_origin:
+            return self.ledger_origin
+        parts = urlsplit(self.public_url)
+        host_port = parts.netloc.rpartition("@")[2].lower()  # never user info in a public name
+        return f"{host_port}{parts.path.rstrip('/')}/ledger"
 
     @property
     def status_list_url(self) -> str:

@@ -128,7 +128,8 @@ class ProcessStore(ABC):
     # outbox
     @abstractmethod
     def claim_outbox(self, now: datetime, lease_until: datetime, limit: int = 20) -> list[OutboxMessage]:
-        """Due, unsent, unleased messages, oldest first, leased to the caller until ``lease_until``."""
+        """Due, unsent, unleased messages, oldest first, leased to the caller until ``lease_until``. A message
+        is held back while an earlier unsent message of its process waits for a retry (per-process order)."""
 
     @abstractmethod
     def mark_sent(self, message_id: int, at: datetime) -> None: ...

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import delete, or_, select, text, update
-from sqlalchemy.orm import Session
+from sqlalchemy import delete, exists, or_, select, text, update
+from sqlalchemy.orm import Session, aliased
 
 from trustspace.core.clock import Clock, SystemClock
 from trustspace.core.errors import ValidationFailed
@@ -63,11 +63,21 @@ class OutboxSql(DspSqlBase):
         lease = rows.aware(lease_until, "lease_until")
         if lease <= current:
             raise ValidationFailed("lease_until must be later than now", field="lease_until")
+        # A process's messages go out in the order they were queued: one waiting for its retry holds back
+        # every later message of its process (the counter-party would otherwise see, say, a suspension
+        # before the start it suspends). Due ones are claimed together, oldest first, and sent in order.
+        earlier = aliased(OutboxRow)
+        waiting = (
+            select(earlier.id)
+            .where(earlier.process_kind == OutboxRow.process_kind, earlier.process_id == OutboxRow.process_id)
+            .where(earlier.id < OutboxRow.id, earlier.sent_at.is_(None), earlier.next_attempt_at > current)
+        )
         query = (
             select(OutboxRow)
             .where(OutboxRow.sent_at.is_(None))
             .where(OutboxRow.next_attempt_at <= current)
             .where(or_(OutboxRow.lease_until.is_(None), OutboxRow.lease_until < current))
+            .where(~exists(waiting))
             .order_by(OutboxRow.id)
             .limit(rows.check_limit(limit))
             # PostgreSQL: rows another replica is claiming right now are skipped, not waited for. SQLite

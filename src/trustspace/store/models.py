@@ -240,3 +240,4 @@ class SettingRow(ConnectorBase):
 # Defined in their own module; imported here (last, once ConnectorBase exists) so that every user of
 # ConnectorBase.metadata, such as the migration check, sees those tables without importing them itself.
 from trustspace.store import dsp_models as _dsp_models  # noqa: E402, F401
+from trustspace.store import ledger_models as _ledger_models  # noqa: E402, F401

@@ -18,6 +18,7 @@ from trustspace.connector.dsp.routes import build_dsp_router
 from trustspace.connector.dsp.strategy import AutomaticStrategy, Strategy
 from trustspace.connector.dsp.transfers import Transfers
 from trustspace.connector.dsp.worker import Worker
+from trustspace.connector.evidence import EvidenceRecorder, EvidencingDspStore
 from trustspace.connector.policy import SimplePolicyDecisionPoint
 from trustspace.core.clock import Clock
 from trustspace.core.keys import SigningKey
@@ -28,7 +29,7 @@ from trustspace.web.auth import Authenticator
 
 @dataclass
 class DspParts:
-    store: SqlDspStore
+    store: EvidencingDspStore
     negotiations: Negotiations
     transfers: Transfers
     worker: Worker
@@ -37,8 +38,9 @@ class DspParts:
 
 def install_dsp(app: FastAPI, *, db: Database, auth: Authenticator, signer: Signer, key: SigningKey, did: str,
                 public_url: str, data_dir: Path, clock: Clock, deadline_seconds: float,
-                seed: Seed | None = None, poll: float = 1.0) -> DspParts:
-    store = SqlDspStore(db)
+                seed: Seed | None = None, poll: float = 1.0,
+                evidence: EvidenceRecorder | None = None) -> DspParts:
+    store = EvidencingDspStore(db, evidence)
     pdp = SimplePolicyDecisionPoint()
     strategy: Strategy = AutomaticStrategy(pdp, clock)
     if seed is not None:

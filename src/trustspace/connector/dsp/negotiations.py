@@ -65,6 +65,7 @@ class Negotiations:
         validate(body, wire.SCHEMAS["ContractRequestMessage"])
         if "providerPid" in body:
             negotiation = self.for_caller(PROVIDER, str(body["providerPid"]), caller.did)
+            wire.check_pids(negotiation, body)
             self._offer_matches(body["offer"])
             return self._receive(negotiation, Msg.CONTRACT_REQUEST, Change(), "counter-request received"), False
         if not body.get("callbackAddress"):
@@ -108,14 +109,17 @@ class Negotiations:
 
     def on_message(self, role: str, pid: str, caller: str, message: Msg, body: dict[str, Any]) -> Negotiation:
         negotiation = self.for_caller(role, pid, caller)
-        kind = str(body.get("@type"))
+        # The endpoint decides which message this is; a body claiming another type is refused, never obeyed.
+        kind = message.value.partition(":")[0]
         validate(body, wire.SCHEMAS[kind])
+        wire.check_pids(negotiation, body)
         change = Change()
         if role == CONSUMER and body.get("providerPid") and negotiation.provider_pid is None:
             change = Change(provider_pid=str(body["providerPid"]))
         if message is Msg.AGREEMENT:
             change = Change(provider_pid=str(body["providerPid"]), agreement=self._agreement(negotiation, body))
         if message is Msg.TERMINATION:
+            machine.receive(Role(role), State(negotiation.state), message)  # an illegal one must change nothing
             self.store.drop_outbox("negotiation", negotiation.id)
             change = Change(reason=_termination_reason(body), clear_deadline=True)
         return self._receive(negotiation, message, change, f"{kind} received")

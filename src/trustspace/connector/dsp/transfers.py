@@ -176,8 +176,11 @@ class Transfers:
 
     def on_message(self, role: str, pid: str, caller: str, message: Msg, body: dict[str, Any]) -> TransferRecord:
         transfer = self.for_caller(role, pid, caller)
-        kind = str(body.get("@type"))
+        # The endpoint decides which message this is; a body claiming another type is refused, never obeyed.
+        kind = KINDS[message]
         validate(body, wire.SCHEMAS[kind])
+        wire.check_pids(transfer, body)
+        new_state = machine.receive(Role(role), State(transfer.state), message)  # before anything is changed
         change = Change()
         if role == CONSUMER and transfer.provider_pid is None and body.get("providerPid"):
             change = Change(provider_pid=str(body["providerPid"]))
@@ -186,7 +189,6 @@ class Transfers:
         if message is Msg.TERMINATION:
             self.store.drop_outbox("transfer", transfer.id)
             change = Change(reason=f"terminated by counter-party: {body.get('reason') or body.get('code')}")
-        new_state = machine.receive(Role(role), State(transfer.state), message)
         if role == CONSUMER and message is Msg.COMPLETION and transfer.transfer_type == PUSH:
             change = Change(**{**change.__dict__, "details": {**self.data_plane.received(transfer), "moved": True}})
         if machine.is_terminal(new_state):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from trustspace.protocol.errors import InvalidMessage
 from trustspace.protocol.schemas import validate
 from trustspace.store.dsp_records import Negotiation, NewOutboxMessage, TransferRecord
 
@@ -37,6 +38,13 @@ def message(kind: str, **fields: Any) -> dict[str, Any]:
     body = {"@context": [DSP_CONTEXT], "@type": kind, **{k: v for k, v in fields.items() if v is not None}}
     validate(body, SCHEMAS[kind])
     return body
+
+
+def check_pids(process: Negotiation | TransferRecord, body: dict[str, Any]) -> None:
+    """A message names its process by both pids: each one we know must be this process's."""
+    for field, ours in (("consumerPid", process.consumer_pid), ("providerPid", process.provider_pid)):
+        if ours is not None and body.get(field) != ours:
+            raise InvalidMessage(f"{body.get(field)!r} is not this process's {field} ({ours})", field=field)
 
 
 def dsp_base(connector_url: str) -> str:

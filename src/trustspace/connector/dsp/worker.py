@@ -18,16 +18,28 @@ from typing import Any
 import httpx
 
 from trustspace.client.http import Signer
+from trustspace.connector.dsp import wire
 from trustspace.connector.dsp.negotiations import Negotiations
 from trustspace.connector.dsp.transfers import Transfers
 from trustspace.core.clock import Clock
 from trustspace.core.errors import TrustSpaceError
+from trustspace.protocol.machine import bare_term
 from trustspace.store.dsp_interfaces import ProcessStore
-from trustspace.store.dsp_records import Change, OutboxMessage
+from trustspace.store.dsp_records import Change, Negotiation, OutboxMessage, TransferRecord
 
 log = logging.getLogger("trustspace.connector.worker")
 WAITING_NEGOTIATIONS = [("provider", "REQUESTED"), ("provider", "ACCEPTED"), ("provider", "VERIFIED"),
                         ("consumer", "AGREED"), ("consumer", "OFFERED")]
+FINAL = ("TERMINATED", "FINALIZED", "COMPLETED")
+LEADS_TO = {
+    "ContractRequestMessage": "REQUESTED", "ContractOfferMessage": "OFFERED", "ContractAgreementMessage": "AGREED",
+    "ContractAgreementVerificationMessage": "VERIFIED", "ContractNegotiationTerminationMessage": "TERMINATED",
+    "TransferRequestMessage": "REQUESTED", "TransferStartMessage": "STARTED", "TransferSuspensionMessage": "SUSPENDED",
+    "TransferCompletionMessage": "COMPLETED", "TransferTerminationMessage": "TERMINATED",
+}
+# How far along its protocol's main path a state lies (TERMINATED lies on no path: it is never "past" anything).
+PROGRESS = {"REQUESTED": 1, "OFFERED": 2, "ACCEPTED": 3, "AGREED": 4, "VERIFIED": 5, "FINALIZED": 6,
+            "STARTED": 2, "SUSPENDED": 2, "COMPLETED": 3}
 MAX_ATTEMPTS = 40
 TRANSIENT = {408, 425, 429, 500, 502, 503, 504}
 
@@ -127,8 +139,7 @@ class Worker:
         if response.status_code in TRANSIENT:
             self._failed(message, f"{message.url} answered {response.status_code}: {detail}")
             return False
-        self._refused(message, f"counter-party refused {kind} with {response.status_code}: {detail}")
-        return False
+        return self._refused(message, f"counter-party refused {kind} with {response.status_code}: {detail}")
 
     def _acknowledged(self, message: OutboxMessage, response: httpx.Response) -> None:
         """Learn the provider's pid from the acknowledgement of an initial request, clear old problems."""
@@ -162,19 +173,50 @@ class Worker:
             self.store.mark_failed(message.id, reason, self.clock.now() + timedelta(seconds=wait))
             reason = f"{reason} (attempt {attempts}, next in {wait:.1f} s)"
         log.warning("%s %s: %s", message.process_kind, message.process_id, reason)
+        process = self._process(message)
+        if process is None or process.state in FINAL:
+            return  # it has ended, and its reason says why: a problem delivering the news must not replace it
         self.store.note_problem(message.process_kind, message.process_id, reason, self.clock.now())
 
-    def _refused(self, message: OutboxMessage, reason: str) -> None:
+    def _process(self, message: OutboxMessage) -> Negotiation | TransferRecord | None:
+        return (self.store.get_negotiation(message.process_id) if message.process_kind == "negotiation"
+                else self.store.get_transfer(message.process_id))
+
+    def _refused(self, message: OutboxMessage, reason: str) -> bool:
+        """End the process with the counter-party's answer as reason; True if the message counts as sent."""
+        process = self._process(message)
+        if process is not None and self._applied_before(message, process):
+            # An earlier delivery went through and only its answer was lost (say, to a crash before the outbox
+            # noted it): the counter-party refuses the repeat, having moved on. Nothing to end.
+            log.info("%s %s: %s, but the counter-party had applied it already", message.process_kind,
+                     message.process_id, reason)
+            self.store.mark_sent(message.id, self.clock.now())
+            return True
         log.warning("%s %s ended: %s", message.process_kind, message.process_id, reason)
         self.store.drop_outbox(message.process_kind, message.process_id)
-        process = (self.store.get_negotiation(message.process_id) if message.process_kind == "negotiation"
-                   else self.store.get_transfer(message.process_id))
-        if process is None or process.state in ("TERMINATED", "FINALIZED", "COMPLETED"):
-            return
+        if process is None or process.state in FINAL:
+            return False
         move = (self.store.transition_negotiation if message.process_kind == "negotiation"
                 else self.store.transition_transfer)
         self._guard(lambda: move(process.id, process.state, "TERMINATED",
                                  Change(reason=reason, clear_deadline=True), [], reason), process.id)
+        return False
+
+    def _applied_before(self, message: OutboxMessage, process: Negotiation | TransferRecord) -> bool:
+        """Is the counter-party (asked through the binding's GET) at or past the state ``message`` leads to?"""
+        target = _leads_to(message.body)
+        their_pid = process.consumer_pid if process.role == "provider" else process.provider_pid
+        if target is None or their_pid is None:
+            return False
+        kind = "negotiations" if message.process_kind == "negotiation" else "transfers"
+        try:
+            answer = self.http.get(wire.join(process.counter_party_address, kind, their_pid),
+                                   headers=self.signer.headers(message.audience))
+            body = answer.json() if answer.status_code == 200 else None
+        except (httpx.HTTPError, ValueError):
+            return False
+        theirs = bare_term(str(body.get("state"))) if isinstance(body, dict) else ""
+        return theirs == target or PROGRESS.get(theirs, 0) > PROGRESS.get(target, len(PROGRESS))
 
     # --- data ---------------------------------------------------------------------------------------------
     def move_data(self) -> None:
@@ -223,6 +265,14 @@ class Worker:
 
                 self._guard(lambda pid=process_id, why=reason: self.transfers.act(pid, TransferMessage.TERMINATION,
                                                                                     why), process_id)
+
+
+def _leads_to(body: dict[str, Any]) -> str | None:
+    """The state the message puts its process in."""
+    kind = str(body.get("@type"))
+    if kind == "ContractNegotiationEventMessage":
+        return bare_term(str(body.get("eventType")))
+    return LEADS_TO.get(kind)
 
 
 def _problem_text(response: httpx.Response) -> str:

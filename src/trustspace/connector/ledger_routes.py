@@ -1,0 +1,34 @@
+"""Management endpoints about the ledger: evidence still queued, and this connector's witness status."""
+
+from typing import Any
+
+from fastapi import APIRouter, Depends
+
+from trustspace.connector.evidence import EvidencingDspStore
+from trustspace.connector.witness import WitnessService
+from trustspace.core.errors import TrustSpaceError
+from trustspace.web.auth import Authenticator
+
+
+def ledger_router(auth: Authenticator, store: EvidencingDspStore, witness: WitnessService) -> APIRouter:
+    router = APIRouter(prefix="/v1/management/ledger", tags=["ledger"], dependencies=[Depends(auth.admin)])
+
+    @router.get("/pending")
+    def pending() -> list[dict[str, Any]]:
+        """Statements queued for the ledger and not yet acknowledged by the operator."""
+        return [{"id": m.id, "process": m.process_id, "type": m.body.get("type"), "attempts": m.attempts,
+                 "lastError": m.last_error} for m in store.pending_evidence()]
+
+    @router.get("/witness")
+    def witness_status() -> dict[str, Any]:
+        return witness.status()
+
+    @router.post("/witness/check")
+    def witness_now() -> dict[str, Any]:
+        """Witness the latest checkpoint now instead of waiting for the next round."""
+        try:
+            return witness.tick()
+        except TrustSpaceError as exc:
+            return {"cosigned": False, "error": exc.detail}
+
+    return router

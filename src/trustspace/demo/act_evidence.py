@@ -1,0 +1,87 @@
+"""Act 3: the evidence ledger. Every step of acts 1 and 2 is in the operator's log, checkpoints carry the
+connectors' cosignatures, the bank's agreement and transfer are proven offline, and a tampered copy of the
+operator's database is caught by the audit."""
+
+from __future__ import annotations
+
+import shutil
+import sqlite3
+import time
+from typing import Any
+
+from trustspace.cli.ledger import audit_database, build_bundle, verify_offline
+from trustspace.demo.runner import Act, DemoContext, DemoFailure
+
+QUORUM = 2
+
+
+def wait_final(ctx: DemoContext, timeout: float = 30) -> dict[str, Any]:
+    """The latest checkpoint once it covers every pending statement and has its quorum of cosignatures."""
+    admin = ctx.operator_admin()
+    deadline = time.monotonic() + timeout
+    latest: dict[str, Any] = {}
+    while time.monotonic() < deadline:
+        latest = admin.request("GET", "/v1/ledger/checkpoints/latest.json")
+        pending = sum(len(p.management.request("GET", "/v1/management/ledger/pending"))
+                      for p in ctx.participants.values())
+        if latest["final"] and pending == 0 and latest["size"] > 0:
+            again = admin.request("GET", "/v1/ledger/checkpoints/latest.json")
+            if again["size"] == latest["size"]:
+                return latest
+        time.sleep(0.3)
+    raise DemoFailure(f"no final checkpoint covering every statement in {timeout:.0f} s (last: {latest})")
+
+
+def bank_statements(ctx: DemoContext) -> list[dict[str, Any]]:
+    bank = ctx.participants["bank"]
+    found = ctx.operator_admin().request("GET", "/v1/ledger/entries", params={"limit": 1000})["entries"]
+    return [e for e in found if e["entry"]["submitter"] == bank.did]
+
+
+def play(ctx: DemoContext) -> None:
+    latest = wait_final(ctx)
+    ctx.console.print(f"checkpoint of size {latest['size']} with {len(latest['cosigners'])} cosignatures "
+                      f"(quorum {latest['quorum']}):")
+    for line in latest["note"].rstrip("\n").splitlines():
+        ctx.console.print(f"    {line}", highlight=False, soft_wrap=True)
+    ctx.check(f"checkpoint final: {len(latest['cosigners'])} witnesses cosigned (quorum {latest['quorum']})",
+              bool(latest["final"]))
+    log_key = ctx.operator_admin().request("GET", "/v1/ledger/key")["vkey"]
+    ours = bank_statements(ctx)
+    chosen: dict[str, dict[str, Any] | None] = {"agreement": None, "transfer-state-change": None}
+    for entry in ours:
+        kind = entry["entry"]["type"]
+        if kind in chosen and (kind == "agreement" or entry["entry"].get("details", {}).get("state") == "COMPLETED"):
+            chosen[kind] = entry
+    for kind, picked in chosen.items():
+        if picked is None:
+            raise DemoFailure(f"the bank's {kind} statement is not in the ledger")
+        bundle = build_bundle(ctx.operator_url, index=int(picked["index"]), receipt=None, against=[],
+                              api_key=ctx.operator_admin().http.headers.get("X-API-Key"))
+        report = verify_offline(bundle, log_key, [latest["note"]])
+        ctx.check(f"the bank's {kind} statement (index {picked['index']}) verifies offline: "
+                  f"{len(report.passed)} checks", report.ok)
+    _tamper_and_audit(ctx, log_key)
+
+
+def _tamper_and_audit(ctx: DemoContext, log_key: str) -> None:
+    original = ctx.workdir / "operator" / "operator.db"
+    copy = ctx.workdir / "operator-copy.db"
+    with sqlite3.connect(original) as source, sqlite3.connect(copy) as target:
+        source.backup(target)  # a consistent copy of a live WAL database
+    clean = audit_database(f"sqlite:///{copy}", log_key)
+    ctx.check(f"audit of an untouched copy: {clean.entries} entries, {clean.checkpoints} checkpoints, all hold",
+              clean.ok)
+    with sqlite3.connect(copy) as db:
+        index, text = db.execute("SELECT idx, entry FROM ledger_entries WHERE entry LIKE '%COMPLETED%' "
+                                 "ORDER BY idx LIMIT 1").fetchone()
+        forged = text.replace("COMPLETED", "TERMINATED")
+        db.execute("UPDATE ledger_entries SET entry = ? WHERE idx = ?", (forged, index))
+    ctx.console.print(f"tampered with entry {index} in {copy} (COMPLETED → TERMINATED)")
+    caught = audit_database(f"sqlite:///{copy}", log_key)
+    ctx.check(f"the audit catches it: {caught.failures[0] if caught.failures else 'nothing found'}",
+              not caught.ok and any(f"entry {index}" in f for f in caught.failures))
+    shutil.rmtree(ctx.workdir / "scratch", ignore_errors=True)
+
+
+ACT = Act("evidence — a log nobody can quietly rewrite (RFC 9162, witnessed checkpoints)", play)

@@ -1,0 +1,309 @@
+"""The ledger repository on SQLite and PostgreSQL.
+
+Reads and submissions are one short transaction each. Integration goes through ``sequencing()``: one
+transaction that holds the sequencer lock (PostgreSQL advisory lock; SQLite's ``BEGIN IMMEDIATE`` already
+serialises writers), so two operator replicas sharing a database never hand out the same index.
+
+Integration copies pending rows into the log with ``INSERT ... SELECT`` and ``row_number()``: the statement
+text never makes a round trip through Python, which only needs the leaf hashes to extend the tree.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from datetime import datetime
+from typing import Any, cast
+
+from sqlalchemy import (
+    BigInteger,
+    ColumnElement,
+    Row,
+    Table,
+    any_,
+    bindparam,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+    text,
+    tuple_,
+)
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from trustspace.store.db import Database
+from trustspace.store.ledger_models import (
+    LedgerCheckpointRow,
+    LedgerCosignatureRow,
+    LedgerEntryRow,
+    LedgerNodeRow,
+    LedgerPendingRow,
+)
+from trustspace.store.ledger_records import (
+    EntryQuery,
+    LedgerEntry,
+    NewEntry,
+    PendingBacklog,
+    PendingLeaf,
+    StoredCheckpoint,
+    StoredCosignature,
+    Submitted,
+)
+from trustspace.store.models import UtcDateTime
+
+Node = tuple[int, int]
+
+# Arbitrary constant: the PostgreSQL advisory lock that lets one sequencer at a time extend the log.
+_SEQUENCER_LOCK_ID = 0x6C65_6467_6572
+# Columns a pending row and a log entry share, in the order INSERT ... SELECT copies them.
+_COPIED = ("leaf_hash", "entry", "submitter", "event_type", "participant", "agreement", "process", "product",
+           "statement_time", "received_at")
+_ENTRY = cast(Table, LedgerEntryRow.__table__)
+_PENDING = cast(Table, LedgerPendingRow.__table__)
+_NODE = cast(Table, LedgerNodeRow.__table__)
+
+
+def _entry(row: Row[Any] | Any) -> LedgerEntry:
+    return LedgerEntry(
+        index=row.idx, leaf_hash=bytes(row.leaf_hash), entry=row.entry, submitter=row.submitter,
+        event_type=row.event_type, participant=row.participant, agreement=row.agreement, process=row.process,
+        product=row.product, statement_time=row.statement_time, received_at=row.received_at,
+        integrated_at=row.integrated_at,
+    )
+
+
+def _checkpoint(row: LedgerCheckpointRow) -> StoredCheckpoint:
+    return StoredCheckpoint(row.size, bytes(row.root_hash), row.note, row.created_at)
+
+
+def _cosignature(row: LedgerCosignatureRow) -> StoredCosignature:
+    return StoredCosignature(row.checkpoint_size, row.witness, row.vkey, bytes(row.public_key), row.signature_line,
+                             row.created_at)
+
+
+def _read_nodes(session: Session, nodes: Iterable[Node]) -> dict[Node, bytes]:
+    """At most two round trips for all O(log n) nodes of a proof, each found through a primary key."""
+    wanted = sorted(set(nodes))
+    leaves = [idx for level, idx in wanted if level == 0]
+    inner = [node for node in wanted if node[0] > 0]
+    found: dict[Node, bytes] = {}
+    if leaves:
+        by_index = select(LedgerEntryRow.idx, LedgerEntryRow.leaf_hash).where(LedgerEntryRow.idx.in_(leaves))
+        found.update(((0, idx), bytes(hashed)) for idx, hashed in session.execute(by_index))
+    if inner:
+        n = LedgerNodeRow
+        by_node = select(n.level, n.idx, n.hash).where(tuple_(n.level, n.idx).in_(inner))
+        found.update(((level, idx), bytes(hashed)) for level, idx, hashed in session.execute(by_node))
+    return found
+
+
+def _tree_size(session: Session) -> int:
+    return int(session.scalar(select(func.coalesce(func.max(LedgerCheckpointRow.size), 0))) or 0)
+
+
+def _insert_ignoring(session: Session, table: Any, values: Mapping[str, Any], key: str) -> Any:
+    """``INSERT ... ON CONFLICT (key) DO NOTHING``: a racing duplicate is skipped, not an error."""
+    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    return dialect.insert(table).values(**values).on_conflict_do_nothing(index_elements=[key])
+
+
+class Sequencing:
+    """The sequencer's view of the database inside its one transaction."""
+
+    def __init__(self, session: Session) -> None:
+        self._session = session
+        self._postgres = session.get_bind().dialect.name == "postgresql"
+
+    def tree_size(self) -> int:
+        return _tree_size(self._session)
+
+    def nodes(self, nodes: Iterable[Node]) -> dict[Node, bytes]:
+        return _read_nodes(self._session, nodes)
+
+    def pending(self, limit: int) -> list[PendingLeaf]:
+        """The oldest pending rows, each marked if its leaf is already logged (a submission that raced an
+        earlier batch on PostgreSQL can queue one: it must be dropped, never logged twice)."""
+        p, e = LedgerPendingRow, LedgerEntryRow
+        query = (select(p.id, p.leaf_hash, e.idx).outerjoin(e, e.leaf_hash == p.leaf_hash)
+                 .order_by(p.id).limit(limit))
+        return [PendingLeaf(row_id, bytes(hashed), idx is not None)
+                for row_id, hashed, idx in self._session.execute(query)]
+
+    def drop_pending(self, ids: Sequence[int]) -> None:
+        """Delete some pending rows (rare, and few: those found already logged)."""
+        self._session.execute(_PENDING.delete().where(_PENDING.c.id.in_(ids)))
+
+    def _among(self, ids: Sequence[int]) -> ColumnElement[bool]:
+        """``pending.id IN ids`` for a batch, without binding thousands of parameters.
+
+        PostgreSQL: one array parameter. SQLite: the id range, which holds exactly the batch because the batch
+        is the oldest pending rows (minus any dropped before) and ``BEGIN IMMEDIATE`` keeps other writers out
+        until commit; ``append`` still checks the count it moved.
+        """
+        if self._postgres:
+            return _PENDING.c.id == any_(bindparam("ids", list(ids), type_=postgresql.ARRAY(BigInteger)))
+        return _PENDING.c.id.between(min(ids), max(ids))
+
+    def append(self, base: int, ids: Sequence[int], integrated_at: datetime) -> None:
+        """Move the pending rows ``ids`` (ascending) into the log at indices ``base, base + 1, ...``."""
+        index = (literal(base) + func.row_number().over(order_by=_PENDING.c.id) - 1).label("idx")
+        when = literal(integrated_at, UtcDateTime()).label("integrated_at")
+        rows = select(index, *(_PENDING.c[name] for name in _COPIED), when).where(self._among(ids))
+        self._session.execute(insert(_ENTRY).from_select(["idx", *_COPIED, "integrated_at"], rows))
+        # Not the rowcount (psycopg reports -1 for INSERT ... SELECT): the log's new end, one primary-key lookup.
+        end = self._session.scalar(select(func.max(LedgerEntryRow.idx)))
+        if end is None or end + 1 != base + len(ids):
+            # Someone took or added rows under the lock: better no batch than a gap or a stray entry.
+            raise RuntimeError(f"expected the log to end at {base + len(ids) - 1} after this batch, not at {end}")
+        self._session.execute(_PENDING.delete().where(self._among(ids)))
+
+    def add_nodes(self, nodes: Sequence[tuple[int, int, bytes]]) -> None:
+        """Store completed subtrees; level 0 is skipped, as the leaf hashes are already in the entries."""
+        rows = [{"level": level, "idx": idx, "hash": hashed} for level, idx, hashed in nodes if level > 0]
+        if rows:
+            # Core executemany on the connection: the ORM's bulk path costs more than the insert itself.
+            self._session.connection().execute(insert(_NODE), rows)
+
+    def add_checkpoint(self, checkpoint: StoredCheckpoint) -> None:
+        self._session.execute(insert(LedgerCheckpointRow).values(
+            size=checkpoint.size, root_hash=checkpoint.root_hash, note=checkpoint.note,
+            created_at=checkpoint.created_at))
+
+
+class SqlLedgerStore:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    @property
+    def dialect(self) -> str:
+        return self._db.engine.dialect.name
+
+    # --- submissions ----------------------------------------------------------------------------------------
+
+    def add_pending(self, new: NewEntry) -> Submitted:
+        """Queue a statement for integration, or say when the same leaf was first received."""
+        with self._db.transaction() as session:
+            found = session.execute(select(LedgerEntryRow.idx, LedgerEntryRow.received_at).where(
+                LedgerEntryRow.leaf_hash == new.leaf_hash)).first()
+            if found is not None:
+                return Submitted(found.received_at, created=False, index=found.idx)
+            values = {name: getattr(new, name) for name in _COPIED}
+            added = session.execute(_insert_ignoring(session, LedgerPendingRow, values, "leaf_hash")
+                                    .returning(LedgerPendingRow.id)).first()
+            if added is not None:
+                return Submitted(new.received_at, created=True)
+            first = session.scalar(select(LedgerPendingRow.received_at).where(
+                LedgerPendingRow.leaf_hash == new.leaf_hash))
+            if first is None:  # integrated between our two statements (PostgreSQL, read committed)
+                first = session.scalar(select(LedgerEntryRow.received_at).where(
+                    LedgerEntryRow.leaf_hash == new.leaf_hash))
+            assert first is not None
+            return Submitted(first, created=False)
+
+    def backlog(self) -> PendingBacklog:
+        with self._db.transaction() as session:
+            count, oldest = session.execute(
+                select(func.count(), func.min(LedgerPendingRow.received_at))).one()
+            return PendingBacklog(int(count), oldest)
+
+    # --- integration ----------------------------------------------------------------------------------------
+
+    @contextmanager
+    def sequencing(self) -> Iterator[Sequencing]:
+        """One transaction holding the sequencer lock; commits when the block ends, rolls back if it raises."""
+        with self._db.transaction() as session:
+            if self.dialect == "postgresql":
+                session.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": _SEQUENCER_LOCK_ID})
+            yield Sequencing(session)
+
+    def add_first_checkpoint(self, checkpoint: StoredCheckpoint) -> None:
+        """Store the checkpoint of the empty log if the log has none yet (every replica may try at start)."""
+        values = {"size": 0, "root_hash": checkpoint.root_hash, "note": checkpoint.note,
+                  "created_at": checkpoint.created_at}
+        with self._db.transaction() as session:
+            session.execute(_insert_ignoring(session, LedgerCheckpointRow, values, "size"))
+
+    # --- reads ----------------------------------------------------------------------------------------------
+
+    def tree_size(self) -> int:
+        with self._db.transaction() as session:
+            return _tree_size(session)
+
+    def nodes(self, nodes: Iterable[Node]) -> dict[Node, bytes]:
+        with self._db.transaction() as session:
+            return _read_nodes(session, nodes)
+
+    def entry(self, index: int) -> LedgerEntry | None:
+        with self._db.transaction() as session:
+            row = session.get(LedgerEntryRow, index)
+            return None if row is None else _entry(row)
+
+    def entry_by_leaf(self, leaf_hash: bytes) -> LedgerEntry | None:
+        with self._db.transaction() as session:
+            row = session.scalar(select(LedgerEntryRow).where(LedgerEntryRow.leaf_hash == leaf_hash))
+            return None if row is None else _entry(row)
+
+    def search(self, query: EntryQuery) -> list[LedgerEntry]:
+        e = LedgerEntryRow
+        wanted = select(_ENTRY).order_by(e.idx).limit(query.limit)
+        for column, value in ((e.participant, query.participant), (e.agreement, query.agreement),
+                              (e.process, query.process)):
+            if value is not None:
+                wanted = wanted.where(column == value)
+        if query.since is not None:
+            wanted = wanted.where(e.statement_time >= query.since)
+        if query.until is not None:
+            wanted = wanted.where(e.statement_time < query.until)
+        if query.after is not None:
+            wanted = wanted.where(e.idx > query.after)
+        with self._db.transaction() as session:
+            return [_entry(row) for row in session.execute(wanted)]
+
+    def latest_checkpoint(self) -> StoredCheckpoint | None:
+        with self._db.transaction() as session:
+            row = session.scalar(select(LedgerCheckpointRow).order_by(LedgerCheckpointRow.size.desc()).limit(1))
+            return None if row is None else _checkpoint(row)
+
+    def checkpoint(self, size: int) -> StoredCheckpoint | None:
+        with self._db.transaction() as session:
+            row = session.get(LedgerCheckpointRow, size)
+            return None if row is None else _checkpoint(row)
+
+    # --- witnesses ------------------------------------------------------------------------------------------
+
+    def add_cosignature(self, cosignature: StoredCosignature) -> tuple[StoredCosignature, bool]:
+        """Keep a cosignature; if this key or witness already cosigned the checkpoint, return the one kept
+        and False."""
+        c = LedgerCosignatureRow
+        values = {"checkpoint_size": cosignature.checkpoint_size, "witness": cosignature.witness,
+                  "vkey": cosignature.vkey, "public_key": cosignature.public_key,
+                  "signature_line": cosignature.signature_line, "created_at": cosignature.created_at}
+        try:
+            with self._db.transaction() as session:
+                session.execute(insert(c).values(**values))
+            return cosignature, True
+        except IntegrityError:
+            with self._db.transaction() as session:
+                kept = session.scalar(select(c).where(
+                    c.checkpoint_size == cosignature.checkpoint_size,
+                    or_(c.public_key == cosignature.public_key, c.witness == cosignature.witness)).limit(1))
+            if kept is None:  # the constraint that fired was not ours to explain: let it surface
+                raise
+            return _cosignature(kept), False
+
+    def cosignatures(self, size: int) -> list[StoredCosignature]:
+        c = LedgerCosignatureRow
+        with self._db.transaction() as session:
+            return [_cosignature(row) for row in session.scalars(
+                select(c).where(c.checkpoint_size == size).order_by(c.id))]
+
+    def witnesses(self) -> list[tuple[str, str]]:
+        """Every (witness name, vkey) that ever cosigned, in order of first cosignature."""
+        c = LedgerCosignatureRow
+        first = func.min(c.id).label("first_id")
+        query = select(c.witness, c.vkey, first).group_by(c.witness, c.vkey).order_by(first)
+        with self._db.transaction() as session:
+            return [(name, vkey) for name, vkey, _ in session.execute(query)]
