@@ -133,3 +133,14 @@ def test_bad_seed_names_the_field(tmp_path: Path) -> None:
     with pytest.raises(ValidationFailed) as refused:
         load_seed(path)
     assert refused.value.field == "counterParty.authorization"
+
+
+def test_scripted_transfer_suspends_then_terminates(tck: tuple[LiveSpace, Harness, str]) -> None:
+    space, harness, callback = tck
+    created = post(space, "/dsp/transfers/request", {
+        "@context": [DSP], "@type": "TransferRequestMessage", "consumerPid": "urn:uuid:t2",
+        "agreementId": "ATP0102", "format": "HttpData-PULL", "callbackAddress": callback})
+    assert created.status_code == 201, created.text
+    harness.wait_for("TransferStartMessage")
+    harness.wait_for("TransferSuspensionMessage")
+    harness.wait_for("TransferTerminationMessage")

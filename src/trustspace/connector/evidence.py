@@ -4,6 +4,8 @@ protocol path never waits for the log and a crash loses no entry."""
 
 from __future__ import annotations
 
+import json
+import threading
 from dataclasses import dataclass
 from typing import Any
 
@@ -14,6 +16,7 @@ from trustspace.ledger.statements import EventType, digest_payload, new_statemen
 from trustspace.store.db import Database
 from trustspace.store.dsp_records import Change, Negotiation, NewOutboxMessage, OutboxMessage, TransferRecord
 from trustspace.store.dsp_sql import SqlDspStore
+from trustspace.store.sql import SqlConnectorStore
 
 LEDGER_PATH = "/v1/ledger/entries"
 
@@ -67,6 +70,8 @@ class EvidencingDspStore(SqlDspStore):
     def __init__(self, db: Database, recorder: EvidenceRecorder | None) -> None:
         super().__init__(db)
         self.recorder = recorder
+        self._settings = SqlConnectorStore(db)
+        self._receipts_lock = threading.Lock()
 
     def create_negotiation(self, negotiation: Negotiation, outbox: list[NewOutboxMessage],
                            detail: str) -> tuple[Negotiation, bool]:
@@ -103,6 +108,18 @@ class EvidencingDspStore(SqlDspStore):
                                    current.agreement_id, None)
         return super().transition_transfer(transfer_id, expected_state, new_state, change, [*outbox, *evidence],
                                            detail)
+
+    def keep_receipt(self, outbox_process_id: str, receipt: dict[str, Any]) -> None:
+        """The operator's receipt for one of our statements, kept per process for offline proof later."""
+        key = f"ledger.receipts.{outbox_process_id.removeprefix(LEDGER_PREFIX)}"
+        with self._receipts_lock:
+            known = json.loads(self._settings.get_setting(key) or "[]")
+            known.append(receipt)
+            self._settings.set_setting(key, json.dumps(known))
+
+    def receipts(self, process_id: str) -> list[dict[str, Any]]:
+        found: list[dict[str, Any]] = json.loads(self._settings.get_setting(f"ledger.receipts.{process_id}") or "[]")
+        return found
 
     def pending_evidence(self) -> list[OutboxMessage]:
         return [m for m in self.pending_outbox() if m.process_id.startswith(LEDGER_PREFIX)]

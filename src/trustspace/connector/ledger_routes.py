@@ -2,7 +2,7 @@
 
 from typing import Any
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Query
 
 from trustspace.connector.evidence import EvidencingDspStore
 from trustspace.connector.witness import WitnessService
@@ -18,6 +18,11 @@ def ledger_router(auth: Authenticator, store: EvidencingDspStore, witness: Witne
         """Statements queued for the ledger and not yet acknowledged by the operator."""
         return [{"id": m.id, "process": m.process_id, "type": m.body.get("type"), "attempts": m.attempts,
                  "lastError": m.last_error} for m in store.pending_evidence()]
+
+    @router.get("/receipts")
+    def receipts(process_id: str = Query(alias="processId", min_length=1, max_length=500)) -> list[dict[str, Any]]:
+        """The operator's receipts for the statements we logged about one negotiation or transfer."""
+        return store.receipts(process_id)
 
     @router.get("/witness")
     def witness_status() -> dict[str, Any]:

@@ -90,7 +90,10 @@ class WitnessService:
             note = Note.parse(self._get_text("/v1/ledger/checkpoint"))
             checkpoint = Checkpoint.from_body(note.text)
             known = witness.latest_size(checkpoint.origin)
-            if checkpoint.size == known and known > 0:
+            seen = witness.state.origins.get(checkpoint.origin)
+            if seen is not None and seen.halted is None and (seen.size, seen.root_hash) == (
+                    checkpoint.size, checkpoint.root_hash):
+                # Already cosigned. A checkpoint of the same size with ANOTHER root goes on to observe(): a fork.
                 return {"origin": checkpoint.origin, "size": known, "cosigned": False}
             proof: list[bytes] = []
             if 0 < known < checkpoint.size:

@@ -4,6 +4,7 @@ operator's database is caught by the audit."""
 
 from __future__ import annotations
 
+import json
 import shutil
 import sqlite3
 import time
@@ -32,10 +33,20 @@ def wait_final(ctx: DemoContext, timeout: float = 30) -> dict[str, Any]:
     raise DemoFailure(f"no final checkpoint covering every statement in {timeout:.0f} s (last: {latest})")
 
 
-def bank_statements(ctx: DemoContext) -> list[dict[str, Any]]:
-    bank = ctx.participants["bank"]
-    found = ctx.operator_admin().request("GET", "/v1/ledger/entries", params={"limit": 1000})["entries"]
-    return [e for e in found if e["entry"]["submitter"] == bank.did]
+def bank_receipts(ctx: DemoContext) -> list[tuple[str, dict[str, Any]]]:
+    """The receipts the bank's connector holds for its agreement with the tax bureau and the pull under it."""
+    bank = ctx.participants["bank"].management
+    negotiation = next(n for n in bank.request("GET", "/v1/management/negotiations")
+                       if n["counterParty"] == ctx.participants["tax"].did)
+    transfer = next(t for t in bank.request("GET", "/v1/management/transfers")
+                    if t["agreementId"] == negotiation["agreementId"])
+    chosen = []
+    for label, process, want in (("agreement", negotiation, "FINALIZED"), ("transfer", transfer, "COMPLETED")):
+        receipts = bank.request("GET", "/v1/management/ledger/receipts", params={"processId": process["id"]})
+        if not receipts:
+            raise DemoFailure(f"the bank holds no ledger receipt for its {label}")
+        chosen.append((f"{label} ({want})", receipts[-1]))
+    return chosen
 
 
 def play(ctx: DemoContext) -> None:
@@ -47,20 +58,16 @@ def play(ctx: DemoContext) -> None:
     ctx.check(f"checkpoint final: {len(latest['cosigners'])} witnesses cosigned (quorum {latest['quorum']})",
               bool(latest["final"]))
     log_key = ctx.operator_admin().request("GET", "/v1/ledger/key")["vkey"]
-    ours = bank_statements(ctx)
-    chosen: dict[str, dict[str, Any] | None] = {"agreement": None, "transfer-state-change": None}
-    for entry in ours:
-        kind = entry["entry"]["type"]
-        if kind in chosen and (kind == "agreement" or entry["entry"].get("details", {}).get("state") == "COMPLETED"):
-            chosen[kind] = entry
-    for kind, picked in chosen.items():
-        if picked is None:
-            raise DemoFailure(f"the bank's {kind} statement is not in the ledger")
-        bundle = build_bundle(ctx.operator_url, index=int(picked["index"]), receipt=None, against=[],
+    for label, receipt in bank_receipts(ctx):
+        bundle = build_bundle(ctx.operator_url, index=None, receipt=receipt, against=[],
                               api_key=ctx.operator_admin().http.headers.get("X-API-Key"))
+        path = ctx.workdir / f"evidence-{label.split()[0]}.json"
+        path.write_text(json.dumps(bundle, indent=2, ensure_ascii=False))
         report = verify_offline(bundle, log_key, [latest["note"]])
-        ctx.check(f"the bank's {kind} statement (index {picked['index']}) verifies offline: "
-                  f"{len(report.passed)} checks", report.ok)
+        ctx.check(f"receipt of the bank's {label} (entry {bundle['inclusion']['index']}) verified offline: "
+                  + ", ".join(report.passed[:2]) + f" … {len(report.passed)} checks", report.ok)
+    ctx.console.print(f"re-check them yourself: trustspace ledger verify {ctx.workdir}/evidence-agreement.json "
+                      f"--log-key '{log_key}'")
     _tamper_and_audit(ctx, log_key)
 
 

@@ -21,6 +21,7 @@ from trustspace.client.http import Signer
 from trustspace.connector.dsp import wire
 from trustspace.connector.dsp.negotiations import Negotiations
 from trustspace.connector.dsp.transfers import Transfers
+from trustspace.connector.evidence import is_ledger_message
 from trustspace.core.clock import Clock
 from trustspace.core.errors import TrustSpaceError
 from trustspace.protocol.machine import bare_term
@@ -98,7 +99,10 @@ class Worker:
         for role, state in WAITING_NEGOTIATIONS:
             for negotiation in self.store.list_negotiations(role, state):
                 self._guard(lambda n=negotiation: self.negotiations.advance(n), negotiation.id)
-        for transfer in self.store.list_transfers("provider", "REQUESTED"):
+        waiting = self.store.list_transfers("provider", "REQUESTED")
+        # Started and suspended transfers wait on nobody in the automatic strategy; a scripted one may move them.
+        waiting += self.store.list_transfers(None, "STARTED") + self.store.list_transfers(None, "SUSPENDED")
+        for transfer in waiting:
             self._guard(lambda t=transfer: self.transfers.advance(t), transfer.id)
 
     def _guard(self, action: Any, process_id: str) -> None:
@@ -150,6 +154,13 @@ class Worker:
                 provider_pid = response.json().get("providerPid")
             except ValueError:
                 provider_pid = None
+        keep_receipt = getattr(self.store, "keep_receipt", None)
+        if keep_receipt is not None and is_ledger_message(message.url):
+            try:
+                keep_receipt(message.process_id, response.json())
+            except ValueError:
+                log.warning("the ledger acknowledged %s without a readable receipt", message.process_id)
+            return
         process = (self.store.get_negotiation(message.process_id) if message.process_kind == "negotiation"
                    else self.store.get_transfer(message.process_id))
         if process is None:
