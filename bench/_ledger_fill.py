@@ -161,7 +161,8 @@ def open_ledger(url: str) -> Ledger:
 def queue(db: Database, entries: Sequence[NewEntry]) -> None:
     """Pending rows, one bulk INSERT in one transaction (what many ``add_pending`` calls would leave)."""
     with db.transaction() as session:
-        session.connection().execute(insert(_PENDING), [{name: getattr(entry, name) for name in _COLUMNS} for entry in entries])
+        rows = [{name: getattr(entry, name) for name in _COLUMNS} for entry in entries]
+        session.connection().execute(insert(_PENDING), rows)
 
 
 @dataclass(frozen=True)

@@ -18,13 +18,14 @@ from __future__ import annotations
 
 import itertools
 import json
-import random
 import re
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from machine_walks import random_walks
 
+from trustspace.protocol import transfer as transfer_machine
 from trustspace.protocol.errors import InvalidMessage, LocalProtocolError, RemoteProtocolError
 from trustspace.protocol.roles import Role
 from trustspace.protocol.transfer import (
@@ -282,34 +283,4 @@ def test_unknown_state_is_an_invalid_message_naming_the_field() -> None:
 
 
 def test_random_walks_never_leave_the_table() -> None:
-    """Both sides follow random moves, legal and not; they stay in step and only ever take table moves."""
-    rng = random.Random(20250101)  # fixed: a failure must replay
-    walked: set[Key] = set()
-    for _ in range(500):
-        views: dict[Role, TransferState | None] = {Role.CONSUMER: None, Role.PROVIDER: None}
-        for _ in range(40):
-            state = views[Role.CONSUMER]
-            message, sender = _pick(rng, state)
-            if message in allowed(state, sender):
-                views[sender] = send(sender, views[sender], message)
-                views[sender.other] = receive(sender.other, views[sender.other], message)
-                walked.add((state, message, sender))
-                assert views[sender] is views[sender.other] is TRANSITIONS[state, message, sender]
-            else:
-                with pytest.raises(LocalProtocolError):
-                    send(sender, state, message)
-                with pytest.raises(RemoteProtocolError):
-                    receive(sender.other, state, message)
-            assert views[Role.CONSUMER] in {None, *TRANSITIONS.values()}
-            current = views[Role.CONSUMER]
-            if current is not None and is_terminal(current):
-                break
-    assert walked == set(TRANSITIONS)  # the walks exercised every entry, so the check above means something
-
-
-def _pick(rng: random.Random, state: TransferState | None) -> tuple[TransferMessage, Role]:
-    # Mostly legal moves so walks get somewhere, sometimes any move at all to probe the illegal ones.
-    legal = [(message, role) for role in Role for message in sorted(allowed(state, role))]
-    if legal and rng.random() < 0.8:
-        return rng.choice(legal)
-    return rng.choice(list(itertools.product(TransferMessage, Role)))
+    random_walks(transfer_machine, TransferMessage, walks=500, steps=40)

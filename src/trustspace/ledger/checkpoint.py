@@ -30,6 +30,7 @@ import binascii
 import hashlib
 import re
 from dataclasses import dataclass
+from typing import ClassVar, Self
 
 from trustspace.core.keys import SigningKey, VerifyingKey
 from trustspace.ledger.errors import BadNoteSignature, MalformedNote, MissingNoteSignature
@@ -179,9 +180,11 @@ def format_vkey(name: str, signature_type: int, public_key: bytes) -> str:
 
 
 @dataclass(frozen=True, slots=True)
-class NoteVerifier:
-    """An Ed25519 (type 0x01) note key under a name, as a verifier is configured with it."""
+class NamedKey:
+    """An Ed25519 public key under a name, of the signature type ``TYPE`` (0x01 note keys, 0x04 cosigners)."""
 
+    TYPE: ClassVar[int] = ED25519_TYPE
+    KIND: ClassVar[str] = "note key"
     name: str
     key: VerifyingKey
 
@@ -190,18 +193,23 @@ class NoteVerifier:
 
     @property
     def key_id(self) -> bytes:
-        return key_id(self.name, ED25519_TYPE, self.key.raw)
+        return key_id(self.name, self.TYPE, self.key.raw)
 
     @property
     def vkey(self) -> str:
-        return format_vkey(self.name, ED25519_TYPE, self.key.raw)
+        return format_vkey(self.name, self.TYPE, self.key.raw)
 
     @classmethod
-    def from_vkey(cls, vkey: str) -> NoteVerifier:
+    def from_vkey(cls, vkey: str) -> Self:
         name, signature_type, public_key = parse_vkey(vkey)
-        if signature_type != ED25519_TYPE or len(public_key) != 32:
-            raise MalformedNote(f"verifier key {name!r} is not an Ed25519 note key (type 0x01, 32 bytes)")
+        if signature_type != cls.TYPE or len(public_key) != 32:
+            raise MalformedNote(f"verifier key {name!r} is not an Ed25519 {cls.KIND} (type 0x{cls.TYPE:02x}, 32 bytes)")
         return cls(name, VerifyingKey(public_key))
+
+
+@dataclass(frozen=True, slots=True)
+class NoteVerifier(NamedKey):
+    """An Ed25519 (type 0x01) note key under a name, as a verifier is configured with it."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -22,19 +22,18 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
+from typing import ClassVar
 
 from trustspace.core.clock import Clock
-from trustspace.core.keys import SigningKey, VerifyingKey
+from trustspace.core.keys import SigningKey
 from trustspace.ledger.checkpoint import (
     Checkpoint,
+    NamedKey,
     Note,
     NoteSignature,
     NoteVerifier,
     check_key_name,
-    format_vkey,
-    key_id,
     open_checkpoint,
-    parse_vkey,
     verify_note,
 )
 from trustspace.ledger.errors import (
@@ -102,29 +101,11 @@ class Cosignature:
 
 
 @dataclass(frozen=True, slots=True)
-class CosignatureVerifier:
-    """A trusted witness: its name and Ed25519 public key."""
+class CosignatureVerifier(NamedKey):
+    """A trusted witness: its name and Ed25519 public key (type 0x04)."""
 
-    name: str
-    key: VerifyingKey
-
-    def __post_init__(self) -> None:
-        check_key_name(self.name)
-
-    @property
-    def key_id(self) -> bytes:
-        return key_id(self.name, COSIGNATURE_TYPE, self.key.raw)
-
-    @property
-    def vkey(self) -> str:
-        return format_vkey(self.name, COSIGNATURE_TYPE, self.key.raw)
-
-    @classmethod
-    def from_vkey(cls, vkey: str) -> CosignatureVerifier:
-        name, signature_type, public_key = parse_vkey(vkey)
-        if signature_type != COSIGNATURE_TYPE or len(public_key) != 32:
-            raise MalformedNote(f"verifier key {name!r} is not an Ed25519 cosignature key (type 0x04, 32 bytes)")
-        return cls(name, VerifyingKey(public_key))
+    TYPE: ClassVar[int] = COSIGNATURE_TYPE
+    KIND: ClassVar[str] = "cosignature key"
 
     def verify(self, body: str, cosignature: Cosignature) -> bool:
         if cosignature.timestamp > _MAX_TIMESTAMP:

@@ -1,0 +1,49 @@
+"""Random walks over a protocol state machine, shared by the negotiation and transfer tests."""
+
+from __future__ import annotations
+
+import itertools
+import random
+from enum import Enum
+from types import ModuleType
+from typing import Any
+
+import pytest
+
+from trustspace.protocol.errors import LocalProtocolError, RemoteProtocolError
+from trustspace.protocol.roles import Role
+
+
+def random_walks(machine: ModuleType, messages: type[Enum], walks: int, steps: int) -> None:
+    """Both sides follow random moves, legal and not; they stay in step and only ever take table moves, and
+    the walks together exercise every table entry (so the step checks mean something)."""
+    rng = random.Random(20250101)  # fixed: a failure must replay
+    walked: set[Any] = set()
+    for _ in range(walks):
+        views: dict[Role, Any] = {Role.CONSUMER: None, Role.PROVIDER: None}
+        for _ in range(steps):
+            state = views[Role.CONSUMER]
+            message, sender = _pick(rng, machine, messages, state)
+            if message in machine.allowed(state, sender):
+                views[sender] = machine.send(sender, views[sender], message)
+                views[sender.other] = machine.receive(sender.other, views[sender.other], message)
+                walked.add((state, message, sender))
+                assert views[sender] is views[sender.other] is machine.TRANSITIONS[state, message, sender]
+            else:
+                with pytest.raises(LocalProtocolError):
+                    machine.send(sender, state, message)
+                with pytest.raises(RemoteProtocolError):
+                    machine.receive(sender.other, state, message)
+            assert views[Role.CONSUMER] in {None, *machine.TRANSITIONS.values()}
+            current = views[Role.CONSUMER]
+            if current is not None and machine.is_terminal(current):
+                break
+    assert walked == set(machine.TRANSITIONS)
+
+
+def _pick(rng: random.Random, machine: ModuleType, messages: type[Enum], state: Any) -> tuple[Any, Role]:
+    # Mostly legal moves so walks get somewhere, sometimes any move at all to probe the illegal ones.
+    legal = [(message, role) for role in Role for message in sorted(machine.allowed(state, role))]
+    if legal and rng.random() < 0.8:
+        return rng.choice(legal)
+    return rng.choice(list(itertools.product(messages, Role)))
