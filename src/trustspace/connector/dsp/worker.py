@@ -21,7 +21,7 @@ from trustspace.client.http import Signer
 from trustspace.connector.dsp import wire
 from trustspace.connector.dsp.negotiations import Negotiations
 from trustspace.connector.dsp.transfers import Transfers
-from trustspace.connector.evidence import is_ledger_message
+from trustspace.connector.evidence import LEDGER_PREFIX, is_ledger_message
 from trustspace.core.clock import Clock
 from trustspace.core.errors import TrustSpaceError
 from trustspace.protocol.machine import bare_term
@@ -119,8 +119,14 @@ class Worker:
         by_process: dict[str, list[OutboxMessage]] = defaultdict(list)
         for message in messages:
             by_process[message.process_id].append(message)
-        futures = [self._senders.submit(self._deliver_in_order, group) for group in by_process.values()]
-        for future in futures:
+        protocol = []
+        for process_id, group in by_process.items():
+            future = self._senders.submit(self._deliver_in_order, group)
+            # Evidence for the ledger is leased like any message but never waited for: the protocol's next
+            # move must not wait on the operator's log (docs/decisions/0008-evidence-ledger.md).
+            if not process_id.startswith(LEDGER_PREFIX):
+                protocol.append(future)
+        for future in protocol:
             future.result()
 
     def _deliver_in_order(self, messages: list[OutboxMessage]) -> None:
