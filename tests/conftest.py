@@ -61,3 +61,16 @@ def vectors_dir() -> Path:
     if not path.is_dir():
         pytest.fail(f"test vectors not found at {path}", pytrace=False)
     return path
+
+
+@pytest.fixture(autouse=True)
+def _restore_logging() -> Iterator[None]:
+    """CLI commands under test configure the root logger for a service; put it back after each test."""
+    import logging
+
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
+    logging.getLogger("uvicorn.access").disabled = False
