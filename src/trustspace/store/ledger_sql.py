@@ -28,7 +28,6 @@ from sqlalchemy import (
     or_,
     select,
     text,
-    tuple_,
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
@@ -94,9 +93,14 @@ def _read_nodes(session: Session, nodes: Iterable[Node]) -> dict[Node, bytes]:
         by_index = select(LedgerEntryRow.idx, LedgerEntryRow.leaf_hash).where(LedgerEntryRow.idx.in_(leaves))
         found.update(((0, idx), bytes(hashed)) for idx, hashed in session.execute(by_index))
     if inner:
-        n = LedgerNodeRow
-        by_node = select(n.level, n.idx, n.hash).where(tuple_(n.level, n.idx).in_(inner))
-        found.update(((level, idx), bytes(hashed)) for level, idx, hashed in session.execute(by_node))
+        # One OR of primary-key equalities: SQLite plans ``(level, idx) IN (VALUES ...)`` as a full table scan
+        # (85 ms at 10^6 nodes), while each ``level = ? AND idx = ?`` term is an index lookup on both engines.
+        terms = " OR ".join(f"(level = :l{k} AND idx = :i{k})" for k in range(len(inner)))
+        params: dict[str, int] = {}
+        for k, (level, idx) in enumerate(inner):
+            params[f"l{k}"], params[f"i{k}"] = level, idx
+        by_node = text(f"SELECT level, idx, hash FROM ledger_nodes WHERE {terms}")  # noqa: S608 - only placeholders
+        found.update(((level, idx), bytes(hashed)) for level, idx, hashed in session.execute(by_node, params))
     return found
 
 
