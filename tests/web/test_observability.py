@@ -71,3 +71,17 @@ def test_streamed_body_over_the_limit_without_content_length() -> None:
 
     response = client.post("/echo", content=chunks(), headers={"Content-Type": "application/json"})
     assert response.status_code == 413 and response.json()["field"] == "body"
+
+
+def test_locked_database_is_a_retryable_503_not_a_500() -> None:
+    from sqlalchemy.exc import OperationalError
+
+    app = make_app()
+
+    @app.get("/locked")
+    def locked() -> None:
+        raise OperationalError("BEGIN IMMEDIATE", {}, Exception("database is locked"))
+
+    response = TestClient(app, raise_server_exceptions=False).get("/locked")
+    assert response.status_code == 503 and response.headers["retry-after"] == "1"
+    assert response.json()["type"] == "urn:trustspace:problem:database-busy"

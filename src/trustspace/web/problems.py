@@ -8,6 +8,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from trustspace.core.errors import TrustSpaceError
@@ -65,6 +66,18 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     return problem(exc.status_code, slug, slug.replace("-", " ").capitalize(), str(exc.detail))
 
 
+async def _database_error(request: Request, exc: Exception) -> JSONResponse:
+    # SQLite answers "database is locked" after its busy timeout under heavy concurrent writes: a transient
+    # condition the caller can retry, not an internal error. Anything else from the database stays a 500.
+    if "database is locked" in str(exc):
+        log.warning("database busy while serving %s %s", request.method, request.url.path)
+        response = problem(503, "database-busy", "Service busy", "the database is busy; retry shortly",
+                           hint="retry after the number of seconds in Retry-After")
+        response.headers["Retry-After"] = "1"
+        return response
+    return await _unexpected(request, exc)
+
+
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
     # Logged with its trace for the operator; the caller gets no internals.
     log.exception("unexpected error while serving %s %s", request.method, request.url.path)
@@ -76,4 +89,5 @@ def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(TrustSpaceError, _trustspace_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(OperationalError, _database_error)
     app.add_exception_handler(Exception, _unexpected)
