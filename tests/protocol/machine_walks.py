@@ -1,10 +1,13 @@
-"""Random walks over a protocol state machine, shared by the negotiation and transfer tests."""
+"""Shared by the negotiation and transfer machine tests: reading the spec figure, and random walks."""
 
 from __future__ import annotations
 
 import itertools
 import random
+import re
+from dataclasses import dataclass
 from enum import Enum
+from pathlib import Path
 from types import ModuleType
 from typing import Any
 
@@ -47,3 +50,33 @@ def _pick(rng: random.Random, machine: ModuleType, messages: type[Enum], state: 
     if legal and rng.random() < 0.8:
         return rng.choice(legal)
     return rng.choice(list(itertools.product(messages, Role)))
+
+
+ARROW = re.compile(r"^(\[\*\]|\w+)\s*-+>\s*(\[\*\]|\w+)\s*(?::\s*([CP/]+))?\s*$")
+LABEL_ROLES = {"C": Role.CONSUMER, "P": Role.PROVIDER}
+
+
+@dataclass(frozen=True)
+class Figure:
+    box_messages: dict[str, str]  # state name -> the message its box names
+    arrows: list[tuple[str | None, str | None, frozenset[Role]]]  # [*] read as None
+
+
+def read_figure(path: Path, state_box: re.Pattern[str]) -> Figure:
+    if not path.is_file():
+        pytest.fail(f"spec figure not found at {path}", pytrace=False)
+    boxes: dict[str, str] = {}
+    arrows: list[tuple[str | None, str | None, frozenset[Role]]] = []
+    for line in (raw.strip() for raw in path.read_text(encoding="utf-8").splitlines()):
+        if box := state_box.match(line):
+            boxes[box[1]] = box[2]
+        elif "->" in line:
+            arrow = ARROW.match(line)
+            assert arrow, f"figure line not understood: {line!r}"  # never skip a line we cannot read
+            roles = frozenset(LABEL_ROLES[mark] for mark in (arrow[3] or "").split("/") if mark)
+            arrows.append((_node(arrow[1]), _node(arrow[2]), roles))
+    return Figure(boxes, arrows)
+
+
+def _node(name: str) -> str | None:
+    return None if name == "[*]" else name

@@ -13,11 +13,11 @@ from __future__ import annotations
 import itertools
 import json
 import re
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from machine_walks import random_walks
+from machine_walks import Figure, random_walks
+from machine_walks import read_figure as read_shared_figure
 
 from trustspace.protocol import negotiation as negotiation_machine
 from trustspace.protocol.errors import InvalidMessage, LocalProtocolError, RemoteProtocolError
@@ -59,34 +59,10 @@ ILLEGAL_MOVES = [move for move in ALL_MOVES if move not in TRANSITIONS]
 # --- the figure --------------------------------------------------------------------------------------------
 
 STATE_BOX = re.compile(r"^state\s+(\w+)\b[^:]*:.*>([\w:]+)\s*$")
-ARROW = re.compile(r"^(\[\*\]|\w+)\s*-+>\s*(\[\*\]|\w+)\s*(?::\s*([CP/]+))?\s*$")
-LABEL_ROLES = {"C": Role.CONSUMER, "P": Role.PROVIDER}
-
-
-@dataclass(frozen=True)
-class Figure:
-    box_messages: dict[str, str]  # state name -> the message its box names
-    arrows: list[tuple[str | None, str | None, frozenset[Role]]]  # [*] read as None
 
 
 def read_figure() -> Figure:
-    if not FIGURE.is_file():
-        pytest.fail(f"spec figure not found at {FIGURE}", pytrace=False)
-    boxes: dict[str, str] = {}
-    arrows: list[tuple[str | None, str | None, frozenset[Role]]] = []
-    for line in (raw.strip() for raw in FIGURE.read_text(encoding="utf-8").splitlines()):
-        if box := STATE_BOX.match(line):
-            boxes[box[1]] = box[2]
-        elif "->" in line:
-            arrow = ARROW.match(line)
-            assert arrow, f"figure line not understood: {line!r}"  # never skip a line we cannot read
-            roles = frozenset(LABEL_ROLES[mark] for mark in (arrow[3] or "").split("/") if mark)
-            arrows.append((_node(arrow[1]), _node(arrow[2]), roles))
-    return Figure(boxes, arrows)
-
-
-def _node(name: str) -> str | None:
-    return None if name == "[*]" else name
+    return read_shared_figure(FIGURE, STATE_BOX)
 
 
 def _message(box_label: str) -> NegotiationMessage:
