@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
 from typing import Literal
 
@@ -29,6 +30,14 @@ _MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
 # Arbitrary constant shared by every replica: the advisory lock that serialises concurrent migrations.
 _MIGRATION_LOCK_ID = 0x7472_7573_7473
+
+# The execution option that marks a SQLite connection's transactions as reads (a deferred BEGIN).
+_READ_ONLY = "trustspace_read_only"
+
+# One writer lock per SQLite file in this process. Threads queue on it instead of in SQLite's busy handler,
+# which sleeps in steps of milliseconds and so turns every collision into a visible delay.
+_WRITE_LOCKS: dict[str, threading.RLock] = {}
+_WRITE_LOCKS_GUARD = threading.Lock()
 
 _SQLITE_PRAGMAS = (
     # busy_timeout first: switching to WAL needs a lock that another starting process may hold.
@@ -88,6 +97,10 @@ def _sqlite_engine(url: URL) -> Engine:
             dbapi_connection.execute(pragma)
 
     def on_begin(connection: Connection) -> None:
+        if connection.get_execution_options().get(_READ_ONLY):
+            # Under WAL a deferred transaction reads a snapshot and never waits for a writer.
+            connection.exec_driver_sql("BEGIN")
+            return
         # IMMEDIATE takes the write lock up front, so a read-then-write transaction waits (busy_timeout)
         # instead of failing with SQLITE_BUSY when it tries to upgrade after another writer committed.
         connection.exec_driver_sql("BEGIN IMMEDIATE")
@@ -97,21 +110,54 @@ def _sqlite_engine(url: URL) -> Engine:
     return engine
 
 
+def _write_lock(engine: Engine) -> threading.RLock:
+    key = engine.url.render_as_string(hide_password=False)
+    with _WRITE_LOCKS_GUARD:
+        return _WRITE_LOCKS.setdefault(key, threading.RLock())
+
+
 class Database:
-    """An engine plus a session factory. Every repository method runs in one ``transaction()``."""
+    """An engine plus session factories. Every repository method runs in one ``transaction()`` or, if it
+    only reads, one ``reading()``.
+
+    On a SQLite file, writers in this process take turns on a lock before ``BEGIN IMMEDIATE`` and readers
+    take a snapshot without waiting. An in-memory SQLite database is one shared connection, so there
+    readers take the lock too. PostgreSQL needs neither: it has row locks and MVCC.
+    """
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self._sessions = sessionmaker(bind=engine, expire_on_commit=False)
+        self._readers = self._sessions
+        self._writer_lock: threading.RLock | None = None
+        self._reader_lock: threading.RLock | None = None
+        if engine.dialect.name == "sqlite":
+            self._writer_lock = _write_lock(engine)
+            if _is_memory(engine.url):
+                self._reader_lock = self._writer_lock
+            else:
+                reads = engine.execution_options(**{_READ_ONLY: True})
+                self._readers = sessionmaker(bind=reads, expire_on_commit=False)
 
     @contextmanager
     def transaction(self) -> Iterator[Session]:
         """A session that commits when the block ends normally and rolls back when it raises."""
-        with self._sessions.begin() as session:
+        with _held(self._writer_lock), self._sessions.begin() as session:
+            yield session
+
+    @contextmanager
+    def reading(self) -> Iterator[Session]:
+        """A session for reads only: one consistent snapshot, and on SQLite no wait for writers.
+        Writing in it is a programming error (SQLite would refuse the upgrade under contention)."""
+        with _held(self._reader_lock), self._readers.begin() as session:
             yield session
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+def _held(lock: threading.RLock | None) -> AbstractContextManager[object]:
+    return lock if lock is not None else nullcontext()
 
 
 def migrate(engine: Engine, component: Component) -> None:

@@ -17,6 +17,7 @@ Rules every implementation keeps:
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from datetime import datetime
 
 from trustspace.store.dsp_records import (
@@ -31,6 +32,9 @@ from trustspace.store.dsp_records import (
     ProcessEvent,
     TransferRecord,
 )
+
+# (role, state) of a process; role None matches either role.
+StateOf = tuple[str | None, str]
 
 
 class CatalogStore(ABC):
@@ -54,8 +58,11 @@ class CatalogStore(ABC):
     def list_policies(self) -> list[PolicyRecord]: ...
 
     @abstractmethod
-    def add_offer(self, offer: OfferRecord) -> OfferRecord:
-        """NotFound (field assetId / policyId) if either is unknown; Conflict if the id exists."""
+    def add_offer(self, offer: OfferRecord, outbox: Sequence[NewOutboxMessage] = ()) -> OfferRecord:
+        """NotFound (field assetId / policyId) if either is unknown; Conflict if the id exists.
+
+        ``outbox`` (the listing's evidence) is queued in the same transaction: both are stored, or neither.
+        """
 
     @abstractmethod
     def get_offer(self, offer_id: str) -> OfferRecord | None: ...
@@ -125,6 +132,12 @@ class ProcessStore(ABC):
     def overdue(self, now: datetime) -> list[tuple[str, str]]:
         """(kind, id) of non-terminal processes whose deadline has passed."""
 
+    @abstractmethod
+    def waiting(self, negotiations: Sequence[StateOf], transfers: Sequence[StateOf]
+                ) -> tuple[list[Negotiation], list[TransferRecord]]:
+        """Negotiations and transfers in any of the given (role, state) pairs (role None: either), read in one
+        snapshot, oldest first: what a worker round looks at."""
+
     # outbox
     @abstractmethod
     def claim_outbox(self, now: datetime, lease_until: datetime, limit: int = 20) -> list[OutboxMessage]:
@@ -144,6 +157,11 @@ class ProcessStore(ABC):
 
     @abstractmethod
     def pending_outbox(self, process_id: str | None = None) -> list[OutboxMessage]: ...
+
+    @abstractmethod
+    def queue_outbox(self, messages: Sequence[NewOutboxMessage]) -> None:
+        """Queue messages that go with no state change (evidence of a data-plane decision), durably, in a
+        transaction of their own."""
 
     # events
     @abstractmethod

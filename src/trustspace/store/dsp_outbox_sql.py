@@ -1,11 +1,13 @@
 """The outbox and the process history: what the connector still owes its counter-parties, and what happened.
 
-Writing both happens inside the transaction that changes a process (``write_outbox``, ``write_event``); the
-methods here are the worker's side (claim, mark sent or failed, drop) and the watchers' side (events).
+Writing both happens inside the transaction that changes a process (``write_outbox``, ``write_event``) or
+lists an offer; ``queue_outbox`` alone queues messages that go with no change (data-plane evidence). The
+other methods here are the worker's side (claim, mark sent or failed, drop) and the watchers' side (events).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 
 from sqlalchemy import delete, exists, or_, select, text, update
@@ -16,7 +18,7 @@ from trustspace.core.errors import ValidationFailed
 from trustspace.store import dsp_mapping as rows
 from trustspace.store.db import Database
 from trustspace.store.dsp_models import OutboxRow, ProcessEventRow
-from trustspace.store.dsp_records import OutboxMessage, ProcessEvent
+from trustspace.store.dsp_records import NewOutboxMessage, OutboxMessage, ProcessEvent
 
 # Arbitrary constant shared by every replica: the advisory lock that makes event ids visible in order.
 _EVENT_ORDER_LOCK_ID = 0x7473_6576_7473
@@ -128,12 +130,17 @@ class OutboxSql(DspSqlBase):
             # Through the connection: its CursorResult carries rowcount (Session.execute is typed as Result).
             return session.connection().execute(query).rowcount
 
+    def queue_outbox(self, messages: Sequence[NewOutboxMessage]) -> None:
+        queued = rows.outbox_rows(list(messages), self._now())
+        with self._db.transaction() as session:
+            write_outbox(session, queued)
+
     def pending_outbox(self, process_id: str | None = None) -> list[OutboxMessage]:
         """Unsent messages, leased or not, oldest first."""
         query = select(OutboxRow).where(OutboxRow.sent_at.is_(None)).order_by(OutboxRow.id)
         if process_id is not None:
             query = query.where(OutboxRow.process_id == process_id)
-        with self._db.transaction() as session:
+        with self._db.reading() as session:
             return [rows.outbox_message(row) for row in session.scalars(query)]
 
     def events(self, after_id: int = 0, process_id: str | None = None, limit: int = 100) -> list[ProcessEvent]:
@@ -145,5 +152,5 @@ class OutboxSql(DspSqlBase):
         )
         if process_id is not None:
             query = query.where(ProcessEventRow.process_id == process_id)
-        with self._db.transaction() as session:
+        with self._db.reading() as session:
             return [rows.event(row) for row in session.scalars(query)]

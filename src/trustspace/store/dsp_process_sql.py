@@ -5,17 +5,17 @@ Each create and each transition writes the process, its outbox messages and one 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import TypeVar
 
-from sqlalchemy import Select, select
+from sqlalchemy import ColumnElement, Select, and_, false, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from trustspace.core.errors import Conflict, NotFound, ValidationFailed
 from trustspace.store import dsp_mapping as rows
-from trustspace.store.dsp_interfaces import ProcessStore
+from trustspace.store.dsp_interfaces import ProcessStore, StateOf
 from trustspace.store.dsp_models import AgreementRow, NegotiationRow, TransferRow
 from trustspace.store.dsp_outbox_sql import OutboxSql, write_event, write_outbox
 from trustspace.store.dsp_records import Agreement, Change, Negotiation, NewOutboxMessage, TransferRecord
@@ -35,7 +35,7 @@ class SqlProcessStore(OutboxSql, ProcessStore):
         return self._create(rows.negotiation_row(negotiation), outbox, detail, rows.negotiation)
 
     def get_negotiation(self, negotiation_id: str) -> Negotiation | None:
-        with self._db.transaction() as session:
+        with self._db.reading() as session:
             row = session.get(NegotiationRow, negotiation_id)
             return None if row is None else rows.negotiation(row)
 
@@ -43,13 +43,13 @@ class SqlProcessStore(OutboxSql, ProcessStore):
         self, role: str, *, consumer_pid: str | None = None, provider_pid: str | None = None
     ) -> Negotiation | None:
         query = _by_pids(NegotiationRow, role, consumer_pid, provider_pid)
-        with self._db.transaction() as session:
+        with self._db.reading() as session:
             row = session.scalars(query).first()
             return None if row is None else rows.negotiation(row)
 
     def list_negotiations(self, role: str | None = None, state: str | None = None) -> list[Negotiation]:
         query = _listing(NegotiationRow, role, state)
-        with self._db.transaction() as session:
+        with self._db.reading() as session:
             return [rows.negotiation(row) for row in session.scalars(query)]
 
     def transition_negotiation(
@@ -83,13 +83,13 @@ class SqlProcessStore(OutboxSql, ProcessStore):
     # --- agreements ---------------------------------------------------------------------------------
 
     def get_agreement(self, agreement_id: str) -> Agreement | None:
-        with self._db.transaction() as session:
+        with self._db.reading() as session:
             row = session.get(AgreementRow, agreement_id)
             return None if row is None else rows.agreement(row)
 
     def list_agreements(self) -> list[Agreement]:
         query = select(AgreementRow).order_by(AgreementRow.signed_at, AgreementRow.id)
-        with self._db.transaction() as session:
+        with self._db.reading() as session:
             return [rows.agreement(row) for row in session.scalars(query)]
 
     # --- transfers ----------------------------------------------------------------------------------
@@ -100,7 +100,7 @@ class SqlProcessStore(OutboxSql, ProcessStore):
         return self._create(rows.transfer_row(transfer), outbox, detail, rows.transfer)
 
     def get_transfer(self, transfer_id: str) -> TransferRecord | None:
-        with self._db.transaction() as session:
+        with self._db.reading() as session:
             row = session.get(TransferRow, transfer_id)
             return None if row is None else rows.transfer(row)
 
@@ -108,7 +108,7 @@ class SqlProcessStore(OutboxSql, ProcessStore):
         self, role: str, *, consumer_pid: str | None = None, provider_pid: str | None = None
     ) -> TransferRecord | None:
         query = _by_pids(TransferRow, role, consumer_pid, provider_pid)
-        with self._db.transaction() as session:
+        with self._db.reading() as session:
             row = session.scalars(query).first()
             return None if row is None else rows.transfer(row)
 
@@ -118,7 +118,7 @@ class SqlProcessStore(OutboxSql, ProcessStore):
         query = _listing(TransferRow, role, state)
         if agreement_id is not None:
             query = query.where(TransferRow.agreement_id == agreement_id)
-        with self._db.transaction() as session:
+        with self._db.reading() as session:
             return [rows.transfer(row) for row in session.scalars(query)]
 
     def transition_transfer(
@@ -164,7 +164,7 @@ class SqlProcessStore(OutboxSql, ProcessStore):
     def overdue(self, now: datetime) -> list[tuple[str, str]]:
         current = rows.aware(now, "now")
         found: list[tuple[datetime, str, str]] = []
-        with self._db.transaction() as session:
+        with self._db.reading() as session:
             for model in (NegotiationRow, TransferRow):
                 query = (
                     select(model.deadline_at, model.id)
@@ -173,6 +173,14 @@ class SqlProcessStore(OutboxSql, ProcessStore):
                 )
                 found.extend((deadline, _KIND_OF[model], pid) for deadline, pid in session.execute(query) if deadline)
         return [(kind, pid) for _, kind, pid in sorted(found)]
+
+    def waiting(self, negotiations: Sequence[StateOf], transfers: Sequence[StateOf]
+                ) -> tuple[list[Negotiation], list[TransferRecord]]:
+        with self._db.reading() as session:
+            found = session.scalars(_in_states(NegotiationRow, negotiations))
+            waiting_negotiations = [rows.negotiation(row) for row in found]
+            waiting_transfers = [rows.transfer(row) for row in session.scalars(_in_states(TransferRow, transfers))]
+        return waiting_negotiations, waiting_transfers
 
     def _create(
         self, row: Row, outbox: list[NewOutboxMessage], detail: str, to_record: Callable[[Row], Record]
@@ -301,3 +309,11 @@ def _listing(model: type[Row], role: str | None, state: str | None) -> Select[Ro
     if state is not None:
         query = query.where(model.state == state)
     return query
+
+
+def _in_states(model: type[Row], pairs: Sequence[StateOf]) -> Select[Row]:
+    wanted: list[ColumnElement[bool]] = [
+        model.state == state if role is None else and_(model.role == rows.check_role(role), model.state == state)
+        for role, state in pairs
+    ]
+    return select(model).where(or_(false(), *wanted)).order_by(model.created_at, model.id)

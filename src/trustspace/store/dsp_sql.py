@@ -6,14 +6,14 @@ Where the parts live:
 - ``dsp_outbox_sql``: the outbox (claim, mark, drop) and the event history;
 - ``dsp_models`` / ``dsp_mapping``: tables, and rows to records.
 
-Every public method is one ``Database.transaction()``. Uniqueness is the schema's job (primary keys, the
-(role, counter_party, consumer_pid) constraints), so a racing request meets the constraint rather than
-slipping between a check and an insert; the checks made first only give the clearer message.
-"""
+Every public method is one ``Database.transaction()`` (``reading()`` if it only reads). Uniqueness is the
+schema's job (primary keys, the (role, counter_party, consumer_pid) constraints), so a racing request meets
+the constraint rather than slipping between a check and an insert; the checks made first only give the clearer
+message."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
 from sqlalchemy import select
@@ -23,9 +23,9 @@ from trustspace.core.errors import Conflict, NotFound
 from trustspace.store import dsp_mapping as rows
 from trustspace.store.dsp_interfaces import CatalogStore
 from trustspace.store.dsp_models import AssetRow, OfferRow, PolicyRow
-from trustspace.store.dsp_outbox_sql import DspSqlBase
+from trustspace.store.dsp_outbox_sql import DspSqlBase, write_outbox
 from trustspace.store.dsp_process_sql import SqlProcessStore
-from trustspace.store.dsp_records import Asset, OfferRecord, PolicyRecord
+from trustspace.store.dsp_records import Asset, NewOutboxMessage, OfferRecord, PolicyRecord
 
 __all__ = ["SqlCatalogStore", "SqlDspStore", "SqlProcessStore"]
 
@@ -47,13 +47,13 @@ class SqlCatalogStore(DspSqlBase, CatalogStore):
         return rows.asset(row)
 
     def get_asset(self, asset_id: str) -> Asset | None:
-        with self._db.transaction() as session:
+        with self._db.reading() as session:
             row = session.get(AssetRow, asset_id)
             return None if row is None else rows.asset(row)
 
     def list_assets(self) -> list[Asset]:
         query = select(AssetRow).order_by(AssetRow.created_at, AssetRow.id)
-        with self._db.transaction() as session:
+        with self._db.reading() as session:
             return [rows.asset(row) for row in session.scalars(query)]
 
     def add_policy(self, policy: PolicyRecord) -> PolicyRecord:
@@ -64,17 +64,18 @@ class SqlCatalogStore(DspSqlBase, CatalogStore):
         return rows.policy(row)
 
     def get_policy(self, policy_id: str) -> PolicyRecord | None:
-        with self._db.transaction() as session:
+        with self._db.reading() as session:
             row = session.get(PolicyRow, policy_id)
             return None if row is None else rows.policy(row)
 
     def list_policies(self) -> list[PolicyRecord]:
         query = select(PolicyRow).order_by(PolicyRow.created_at, PolicyRow.id)
-        with self._db.transaction() as session:
+        with self._db.reading() as session:
             return [rows.policy(row) for row in session.scalars(query)]
 
-    def add_offer(self, offer: OfferRecord) -> OfferRecord:
+    def add_offer(self, offer: OfferRecord, outbox: Sequence[NewOutboxMessage] = ()) -> OfferRecord:
         row = rows.offer_row(offer)
+        queued = rows.outbox_rows(list(outbox), self._now())
         with _unique(f"offer {offer.id} exists", "id"), self._db.transaction() as session:
             # Checked first for the message naming the field; the foreign keys hold it anyway.
             if session.get(AssetRow, offer.asset_id) is None:
@@ -82,10 +83,12 @@ class SqlCatalogStore(DspSqlBase, CatalogStore):
             if session.get(PolicyRow, offer.policy_id) is None:
                 raise NotFound(f"no policy {offer.policy_id}", field="policyId")
             session.add(row)
+            # A taken id fails at this flush, taking the queued evidence down with the offer.
+            write_outbox(session, queued)
         return rows.offer(row)
 
     def get_offer(self, offer_id: str) -> OfferRecord | None:
-        with self._db.transaction() as session:
+        with self._db.reading() as session:
             row = session.get(OfferRow, offer_id)
             return None if row is None else rows.offer(row)
 
@@ -93,7 +96,7 @@ class SqlCatalogStore(DspSqlBase, CatalogStore):
         query = select(OfferRow).order_by(OfferRow.created_at, OfferRow.id)
         if asset_id is not None:
             query = query.where(OfferRow.asset_id == asset_id)
-        with self._db.transaction() as session:
+        with self._db.reading() as session:
             return [rows.offer(row) for row in session.scalars(query)]
 
 

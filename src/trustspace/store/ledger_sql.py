@@ -208,7 +208,7 @@ class SqlLedgerStore:
             return Submitted(first, created=False)
 
     def backlog(self) -> PendingBacklog:
-        with self._db.transaction() as session:
+        with self._db.reading() as session:
             count, oldest = session.execute(
                 select(func.count(), func.min(LedgerPendingRow.received_at))).one()
             return PendingBacklog(int(count), oldest)
@@ -233,20 +233,20 @@ class SqlLedgerStore:
     # --- reads ----------------------------------------------------------------------------------------------
 
     def tree_size(self) -> int:
-        with self._db.transaction() as session:
+        with self._db.reading() as session:
             return _tree_size(session)
 
     def nodes(self, nodes: Iterable[Node]) -> dict[Node, bytes]:
-        with self._db.transaction() as session:
+        with self._db.reading() as session:
             return _read_nodes(session, nodes)
 
     def entry(self, index: int) -> LedgerEntry | None:
-        with self._db.transaction() as session:
+        with self._db.reading() as session:
             row = session.get(LedgerEntryRow, index)
             return None if row is None else _entry(row)
 
     def entry_by_leaf(self, leaf_hash: bytes) -> LedgerEntry | None:
-        with self._db.transaction() as session:
+        with self._db.reading() as session:
             row = session.scalar(select(LedgerEntryRow).where(LedgerEntryRow.leaf_hash == leaf_hash))
             return None if row is None else _entry(row)
 
@@ -263,16 +263,16 @@ class SqlLedgerStore:
             wanted = wanted.where(e.statement_time < query.until)
         if query.after is not None:
             wanted = wanted.where(e.idx > query.after)
-        with self._db.transaction() as session:
+        with self._db.reading() as session:
             return [_entry(row) for row in session.execute(wanted)]
 
     def latest_checkpoint(self) -> StoredCheckpoint | None:
-        with self._db.transaction() as session:
+        with self._db.reading() as session:
             row = session.scalar(select(LedgerCheckpointRow).order_by(LedgerCheckpointRow.size.desc()).limit(1))
             return None if row is None else _checkpoint(row)
 
     def checkpoint(self, size: int) -> StoredCheckpoint | None:
-        with self._db.transaction() as session:
+        with self._db.reading() as session:
             row = session.get(LedgerCheckpointRow, size)
             return None if row is None else _checkpoint(row)
 
@@ -300,7 +300,7 @@ class SqlLedgerStore:
 
     def cosignatures(self, size: int) -> list[StoredCosignature]:
         c = LedgerCosignatureRow
-        with self._db.transaction() as session:
+        with self._db.reading() as session:
             return [_cosignature(row) for row in session.scalars(
                 select(c).where(c.checkpoint_size == size).order_by(c.id))]
 
@@ -309,5 +309,5 @@ class SqlLedgerStore:
         c = LedgerCosignatureRow
         first = func.min(c.id).label("first_id")
         query = select(c.witness, c.vkey, first).group_by(c.witness, c.vkey).order_by(first)
-        with self._db.transaction() as session:
+        with self._db.reading() as session:
             return [(name, vkey) for name, vkey, _ in session.execute(query)]

@@ -1,10 +1,9 @@
 """The SQL repositories: one implementation for SQLite and PostgreSQL.
 
-Every public method is one ``Database.transaction()``. Uniqueness rules are enforced by the schema (primary
-keys, unique constraints, a partial unique index), so a request racing another one gets ``Conflict`` from
-the constraint rather than slipping between a check and an insert; the checks done first only produce the
-clearer message in the common case.
-"""
+Every public method is one ``Database.transaction()`` (``reading()`` if it only reads). Uniqueness rules are
+enforced by the schema (primary keys, unique constraints, a partial unique index), so a request racing another
+one gets ``Conflict`` from the constraint rather than slipping between a check and an insert; the checks done
+first only produce the clearer message in the common case."""
 
 from __future__ import annotations
 
@@ -88,12 +87,12 @@ class _SharedSql:
             session.execute(insert(self._tables.api_keys).values(row))
 
     def has_api_key(self) -> bool:
-        with self._db.transaction() as session:
+        with self._db.reading() as session:
             return bool(session.scalar(select(exists().select_from(self._tables.api_keys))))
 
     def api_key_exists(self, key_hash: str) -> bool:
         keys = self._tables.api_keys
-        with self._db.transaction() as session:
+        with self._db.reading() as session:
             return bool(session.scalar(select(exists().where(keys.key_hash == key_hash))))
 
 
@@ -102,7 +101,7 @@ class SqlConnectorStore(_SharedSql, ConnectorStore):
         super().__init__(db, CONNECTOR_SHARED)
 
     def get_setting(self, key: str) -> str | None:
-        with self._db.transaction() as session:
+        with self._db.reading() as session:
             row = session.get(SettingRow, key)
             return None if row is None else row.value
 
@@ -135,7 +134,7 @@ class SqlOperatorStore(_SharedSql, OperatorStore):
         return rows.application(row)
 
     def get_application(self, application_id: str) -> Application | None:
-        with self._db.transaction() as session:
+        with self._db.reading() as session:
             row = session.get(ApplicationRow, application_id)
             return None if row is None else rows.application(row)
 
@@ -166,7 +165,7 @@ class SqlOperatorStore(_SharedSql, OperatorStore):
         return rows.application(row)
 
     def get_member(self, did: str) -> Application | None:
-        with self._db.transaction() as session:
+        with self._db.reading() as session:
             row = session.scalar(_latest_of(did))
             return None if row is None else rows.application(row)
 
@@ -174,7 +173,7 @@ class SqlOperatorStore(_SharedSql, OperatorStore):
         query = select(ApplicationRow).order_by(ApplicationRow.applied_at, ApplicationRow.id)
         if status is not None:
             query = query.where(ApplicationRow.status == rows.parse_status(status).value)
-        with self._db.transaction() as session:
+        with self._db.reading() as session:
             return [rows.application(row) for row in session.scalars(query)]
 
     def revoke_member(self, did: str, decided_at: datetime, reason: str) -> Application:
@@ -197,7 +196,7 @@ class SqlOperatorStore(_SharedSql, OperatorStore):
             .where(ApplicationRow.status_index.is_not(None))
             .order_by(ApplicationRow.status_index)
         )
-        with self._db.transaction() as session:
+        with self._db.reading() as session:
             return [index for index in session.scalars(query) if index is not None]
 
     # --- trust list ---------------------------------------------------------------------------------
@@ -218,11 +217,11 @@ class SqlOperatorStore(_SharedSql, OperatorStore):
 
     def list_trusted_issuers(self) -> list[TrustedIssuer]:
         query = select(TrustedIssuerRow).order_by(TrustedIssuerRow.added_at, TrustedIssuerRow.did)
-        with self._db.transaction() as session:
+        with self._db.reading() as session:
             return [rows.trusted_issuer(row) for row in session.scalars(query)]
 
     def is_trusted_issuer(self, did: str) -> bool:
-        with self._db.transaction() as session:
+        with self._db.reading() as session:
             return session.get(TrustedIssuerRow, did) is not None
 
     def log_trust_decision(
@@ -244,7 +243,7 @@ class SqlOperatorStore(_SharedSql, OperatorStore):
         if limit < 1:
             raise ValidationFailed("limit must be at least 1", field="limit")
         query = select(TrustDecisionRow).order_by(TrustDecisionRow.id.desc()).limit(limit)
-        with self._db.transaction() as session:
+        with self._db.reading() as session:
             return [rows.trust_decision(row) for row in session.scalars(query)]
 
     # --- connector registry -------------------------------------------------------------------------
@@ -265,7 +264,7 @@ class SqlOperatorStore(_SharedSql, OperatorStore):
         return rows.connector(row)
 
     def get_connector(self, connector_id: str) -> ConnectorRecord | None:
-        with self._db.transaction() as session:
+        with self._db.reading() as session:
             row = session.get(ConnectorRow, connector_id)
             return None if row is None else rows.connector(row)
 
@@ -285,7 +284,7 @@ class SqlOperatorStore(_SharedSql, OperatorStore):
 
     def list_connectors(self) -> list[ConnectorRecord]:
         query = select(ConnectorRow).order_by(ConnectorRow.registered_at, ConnectorRow.id)
-        with self._db.transaction() as session:
+        with self._db.reading() as session:
             return [rows.connector(row) for row in session.scalars(query)]
 
     # --- logical spaces -----------------------------------------------------------------------------
@@ -304,12 +303,12 @@ class SqlOperatorStore(_SharedSql, OperatorStore):
         return rows.space(row, list(members))
 
     def get_space(self, space_id: str) -> Space | None:
-        with self._db.transaction() as session:
+        with self._db.reading() as session:
             row = session.get(SpaceRow, space_id)
             return None if row is None else rows.space(row, _members(session, [space_id])[space_id])
 
     def list_spaces(self) -> list[Space]:
-        with self._db.transaction() as session:
+        with self._db.reading() as session:
             spaces = session.scalars(select(SpaceRow).order_by(SpaceRow.created_at, SpaceRow.name)).all()
             members = _members(session, [row.id for row in spaces])
             return [rows.space(row, members[row.id]) for row in spaces]

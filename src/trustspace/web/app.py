@@ -62,7 +62,7 @@ def service_app(
 
 def database_ready(db: Database) -> str | None:
     try:
-        with db.transaction() as session:
+        with db.reading() as session:
             session.execute(text("SELECT 1"))
     except Exception as exc:
         return f"database unavailable: {exc.__class__.__name__}"

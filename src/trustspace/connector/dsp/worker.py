@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
@@ -25,12 +26,17 @@ from trustspace.connector.evidence import LEDGER_PREFIX, is_ledger_message
 from trustspace.core.clock import Clock
 from trustspace.core.errors import TrustSpaceError
 from trustspace.protocol.machine import bare_term
-from trustspace.store.dsp_interfaces import ProcessStore
+from trustspace.store.dsp_interfaces import ProcessStore, StateOf
 from trustspace.store.dsp_records import Change, Negotiation, OutboxMessage, TransferRecord
 
 log = logging.getLogger("trustspace.connector.worker")
-WAITING_NEGOTIATIONS = [("provider", "REQUESTED"), ("provider", "ACCEPTED"), ("provider", "VERIFIED"),
-                        ("consumer", "AGREED"), ("consumer", "OFFERED")]
+WAITING_NEGOTIATIONS: list[StateOf] = [("provider", "REQUESTED"), ("provider", "ACCEPTED"),
+                                       ("provider", "VERIFIED"), ("consumer", "AGREED"), ("consumer", "OFFERED")]
+# Started and suspended transfers wait on nobody in the automatic strategy; a scripted one may move them, and
+# started ones may have data to move.
+WAITING_TRANSFERS: list[StateOf] = [("provider", "REQUESTED"), (None, "STARTED"), (None, "SUSPENDED")]
+# Deadlines are whole seconds or more: looking for overdue processes more often only costs queries.
+EXPIRY_INTERVAL = 1.0
 FINAL = ("TERMINATED", "FINALIZED", "COMPLETED")
 LEADS_TO = {
     "ContractRequestMessage": "REQUESTED", "ContractOfferMessage": "OFFERED", "ContractAgreementMessage": "AGREED",
@@ -61,6 +67,7 @@ class Worker:
         self._movers = ThreadPoolExecutor(4, thread_name_prefix="data")
         self._moving: set[str] = set()
         self._retry_data_at: dict[str, float] = {}
+        self._next_expiry = 0.0
         self.http = httpx.Client(timeout=10.0)
 
     def wake(self) -> None:
@@ -89,20 +96,22 @@ class Worker:
                 log.exception("worker round failed; retrying on the next round")
 
     def tick(self) -> None:
-        self.advance()
+        """One round: one snapshot read of what waits, our moves, deliveries, data, then deadlines."""
+        negotiations, transfers = self.store.waiting(WAITING_NEGOTIATIONS, WAITING_TRANSFERS)
+        self.advance(negotiations, transfers)
         self.deliver()
-        self.move_data()
-        self.expire()
+        # A transfer our own move just started is seen next round: the move woke us.
+        self.move_data([t for t in transfers if t.state == "STARTED"])
+        monotonic = time.monotonic()
+        if monotonic >= self._next_expiry:
+            self._next_expiry = monotonic + EXPIRY_INTERVAL
+            self.expire()
 
     # --- our moves ------------------------------------------------------------------------------------------
-    def advance(self) -> None:
-        for role, state in WAITING_NEGOTIATIONS:
-            for negotiation in self.store.list_negotiations(role, state):
-                self._guard(lambda n=negotiation: self.negotiations.advance(n), negotiation.id)
-        waiting = self.store.list_transfers("provider", "REQUESTED")
-        # Started and suspended transfers wait on nobody in the automatic strategy; a scripted one may move them.
-        waiting += self.store.list_transfers(None, "STARTED") + self.store.list_transfers(None, "SUSPENDED")
-        for transfer in waiting:
+    def advance(self, negotiations: list[Negotiation], transfers: list[TransferRecord]) -> None:
+        for negotiation in negotiations:
+            self._guard(lambda n=negotiation: self.negotiations.advance(n), negotiation.id)
+        for transfer in transfers:
             self._guard(lambda t=transfer: self.transfers.advance(t), transfer.id)
 
     def _guard(self, action: Any, process_id: str) -> None:
@@ -236,9 +245,9 @@ class Worker:
         return theirs == target or PROGRESS.get(theirs, 0) > PROGRESS.get(target, len(PROGRESS))
 
     # --- data ---------------------------------------------------------------------------------------------
-    def move_data(self) -> None:
+    def move_data(self, started: list[TransferRecord]) -> None:
         now = self.clock.now().timestamp()
-        for transfer in self.store.list_transfers(None, "STARTED"):
+        for transfer in started:
             wants_push = transfer.role == "provider" and transfer.transfer_type == "HttpData-PUSH"
             wants_pull = transfer.role == "consumer" and transfer.transfer_type == "HttpData-PULL"
             done = transfer.details.get("moved")
