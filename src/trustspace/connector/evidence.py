@@ -1,28 +1,57 @@
 """Evidence the connector writes to the operator's ledger: signed statements about its protocol processes,
-queued in the process store's outbox in the same transaction as the state change they describe, so the
-protocol path never waits for the log and a crash loses no entry."""
+its product listings and its data plane's access decisions, queued in the store's outbox in the same
+transaction as what they describe (or, for a data-plane decision, durably before it takes effect), so neither
+the protocol nor the data path waits for the log and a crash loses no entry."""
 
 from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from pydantic import TypeAdapter, ValidationError
+
+from trustspace.connector.catalog import offer_document
+from trustspace.connector.dataplane.decisions import AccessDecision
 from trustspace.core.canonical import canonicalize
 from trustspace.core.clock import Clock
 from trustspace.core.keys import SigningKey
-from trustspace.ledger.statements import EventType, digest_payload, new_statement, sign_statement
+from trustspace.ledger.statements import EventType, Identifier, digest_payload, new_statement, sign_statement
 from trustspace.store.db import Database
-from trustspace.store.dsp_records import Change, Negotiation, NewOutboxMessage, OutboxMessage, TransferRecord
+from trustspace.store.dsp_records import (
+    Asset,
+    Change,
+    Negotiation,
+    NewOutboxMessage,
+    OfferRecord,
+    OutboxMessage,
+    PolicyRecord,
+    TransferRecord,
+)
 from trustspace.store.dsp_sql import SqlDspStore
 from trustspace.store.sql import SqlConnectorStore
 
 LEDGER_PATH = "/v1/ledger/entries"
 
 
+_IDENTIFIER: TypeAdapter[str] = TypeAdapter(Identifier)
+
+
 def is_ledger_message(url: str) -> bool:
     return url.endswith(LEDGER_PATH)
+
+
+def listing_document(offer: OfferRecord, asset: Asset, policy: PolicyRecord, provider: str) -> dict[str, Any]:
+    """What a product listing's ``payloadDigest`` covers: the offer as our catalog shows it and the product's
+    description. Never the data address: it may hold credentials, and a digest of a short password is as good
+    as the password to anyone willing to guess."""
+    return {
+        "offer": offer_document(offer, policy, provider),
+        "product": {"id": asset.id, "title": asset.title, "description": asset.description,
+                    "properties": asset.properties},
+    }
 
 
 @dataclass(frozen=True)
@@ -50,6 +79,30 @@ class EvidenceRecorder:
                                   payload_digest=digest_payload(canonicalize(agreement)))
         return self._message("negotiation", process_id, statement)
 
+    def listing(self, offer: OfferRecord, asset: Asset, policy: PolicyRecord) -> NewOutboxMessage:
+        digest = digest_payload(canonicalize(listing_document(offer, asset, policy, self.did)))
+        statement = new_statement(EventType.PRODUCT_LISTING.value, self.did, offer.created_at, product=asset.id,
+                                  payload_digest=digest, details={"offer": offer.id, "policy": policy.id})
+        # The outbox knows two process kinds; a listing rides as "negotiation" (what it invites), and its own
+        # lane id keeps it apart from every negotiation.
+        return self._message("negotiation", f"listing:{offer.id}", statement)
+
+    def access_decision(self, decision: AccessDecision) -> NewOutboxMessage:
+        attempt = decision.attempt
+        details: dict[str, str] = {"decision": decision.decision, "reason": decision.reason,
+                                   "method": attempt.method, "scope": attempt.scope}
+        if attempt.byte_range:
+            details["range"] = attempt.byte_range
+        if attempt.path is not None:
+            details["path"] = attempt.path
+        if decision.token_transfer != attempt.transfer_id:
+            details["tokenTransfer"] = decision.token_transfer
+        # The requested id comes from the URL: a refusal may name one no statement can carry.
+        process = _identifier(attempt.transfer_id)
+        statement = new_statement(EventType.ACCESS_DECISION.value, self.did, decision.at, participant=decision.caller,
+                                  agreement=decision.agreement_id, process=process, details=details)
+        return self._message("transfer", process or decision.token_transfer, statement)
+
     def _message(self, kind: str, process_id: str, statement: Any) -> NewOutboxMessage:
         signed = sign_statement(statement, self.key, self.verification_method)
         return NewOutboxMessage(kind, process_id, self.operator_url.rstrip("/") + LEDGER_PATH, self.operator_did,
@@ -60,11 +113,12 @@ LEDGER_PREFIX = "ledger:"
 
 
 class EvidencingDspStore(SqlDspStore):
-    """The connector's process store, with evidence: every process creation and state change also queues a
-    signed ledger statement in the same transaction (and every agreement our signature over it).
+    """The connector's store, with evidence: every process creation and state change also queues a signed
+    ledger statement in the same transaction (and every agreement our signature over it), as does every offer
+    published; the data plane's access decisions come through ``record_access``.
 
-    Ledger messages ride under their own outbox process id (``ledger:<pid>``), so a ledger that is down delays
-    only the evidence, never the protocol messages of the process.
+    Ledger messages ride under their own outbox process id (``ledger:<pid>``; ``ledger:listing:<offer id>``
+    for a listing), so a ledger that is down delays only the evidence, never the protocol messages.
     """
 
     def __init__(self, db: Database, recorder: EvidenceRecorder | None) -> None:
@@ -72,6 +126,20 @@ class EvidencingDspStore(SqlDspStore):
         self.recorder = recorder
         self._settings = SqlConnectorStore(db)
         self._receipts_lock = threading.Lock()
+
+    def add_offer(self, offer: OfferRecord, outbox: Sequence[NewOutboxMessage] = ()) -> OfferRecord:
+        evidence: list[NewOutboxMessage] = []
+        if self.recorder is not None:
+            # Assets and policies are never changed or removed, so what is read here is what gets listed.
+            asset, policy = self.get_asset(offer.asset_id), self.get_policy(offer.policy_id)
+            if asset is not None and policy is not None:  # else the insert says which one is missing
+                evidence.append(_under_ledger(self.recorder.listing(offer, asset, policy)))
+        return super().add_offer(offer, [*outbox, *evidence])
+
+    def record_access(self, decision: AccessDecision) -> None:
+        """One durable outbox row per decision, committed before the data plane acts on it."""
+        if self.recorder is not None:
+            self.queue_outbox([_under_ledger(self.recorder.access_decision(decision))])
 
     def create_negotiation(self, negotiation: Negotiation, outbox: list[NewOutboxMessage],
                            detail: str) -> tuple[Negotiation, bool]:
@@ -131,6 +199,13 @@ class EvidencingDspStore(SqlDspStore):
         message = self.recorder.state_change(kind, process_id, state, counter_party=counter_party,
                                              agreement=agreement, product=product)
         return [_under_ledger(message)]
+
+
+def _identifier(value: str) -> str | None:
+    try:
+        return _IDENTIFIER.validate_python(value)
+    except ValidationError:
+        return None
 
 
 def _under_ledger(message: NewOutboxMessage) -> NewOutboxMessage:

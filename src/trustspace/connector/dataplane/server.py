@@ -9,14 +9,15 @@ so a consumer can resume with ``Range``/``If-Range`` and still verify the comple
 ranges are honoured; a multi-range or malformed ``Range`` is ignored and the whole file is sent, which
 RFC 9110 §14.2 allows. Proxied answers are streamed through as they come and carry no digest.
 
-``PUT /inbox/{transfer_id}`` is the consumer's push receiver (see ``inbox.py``).
+``PUT /inbox/{transfer_id}`` is the consumer's push receiver (see ``inbox.py``). With an ``AccessRecorder``
+every answer of the token check and the gate, on either route, is also kept as evidence (``decisions.py``).
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator, Iterator
-from typing import BinaryIO
+from collections.abc import AsyncIterator, Callable, Iterator
+from typing import BinaryIO, TypeVar
 from urllib.parse import quote
 
 import httpx
@@ -25,6 +26,7 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 
+from trustspace.connector.dataplane.decisions import AccessRecorder, Attempt
 from trustspace.connector.dataplane.digest import etag, repr_digest
 from trustspace.connector.dataplane.errors import (
     AccessTokenMissing,
@@ -35,9 +37,9 @@ from trustspace.connector.dataplane.errors import (
 from trustspace.connector.dataplane.gate import TransferGate
 from trustspace.connector.dataplane.inbox import Inbox, declared_digest, receive
 from trustspace.connector.dataplane.sources import Prepared, PreparedFile, ProxyTarget, open_prepared
-from trustspace.connector.dataplane.tokens import PULL_SCOPE, PUSH_SCOPE, verify_access_token
+from trustspace.connector.dataplane.tokens import PULL_SCOPE, PUSH_SCOPE, AccessClaims, verify_access_token
 from trustspace.core.clock import Clock
-from trustspace.core.errors import PeerUnreachable
+from trustspace.core.errors import PeerUnreachable, TrustSpaceError
 from trustspace.core.keys import VerifyingKey
 from trustspace.web.problems import problem
 
@@ -51,6 +53,9 @@ _FORWARD_REQUEST = ("accept", "accept-encoding", "accept-language", "range", "if
                     "if-range")
 _FORWARD_RESPONSE = ("content-type", "content-length", "content-encoding", "content-language", "content-range",
                      "content-disposition", "accept-ranges", "etag", "last-modified", "cache-control", "vary")
+# How much of a caller's Range header and proxied path the evidence keeps: enough to tell requests apart.
+_SHOWN_RANGE, _SHOWN_PATH = 100, 512
+T = TypeVar("T")
 
 
 def byte_range(header: str | None, size: int) -> tuple[int, int] | None:
@@ -79,6 +84,23 @@ def bearer_token(request: Request) -> str:
         raise AccessTokenMissing("this endpoint needs 'Authorization: Bearer <access token>'",
                                  hint="the token is in the transfer's dataAddress (endpointProperties)")
     return match.group(1)
+
+
+def decided(request: Request, attempt: Attempt, key: VerifyingKey, clock: Clock, decisions: AccessRecorder | None,
+            decide: Callable[[AccessClaims], T]) -> T:
+    """The token, then ``decide`` (the gate); the outcome, either way, goes to ``decisions``."""
+    token: str | None = None
+    try:
+        token = bearer_token(request)
+        claims = verify_access_token(token, key, attempt.transfer_id, clock.now(), scope=attempt.scope)
+        answer = decide(claims)
+    except TrustSpaceError as error:
+        if decisions is not None:
+            decisions.denied(attempt, token, key, error)
+        raise
+    if decisions is not None:
+        decisions.permitted(attempt, claims)
+    return answer
 
 
 def _chunks(handle: BinaryIO, start: int, length: int, chunk_size: int) -> Iterator[bytes]:
@@ -167,15 +189,18 @@ def data_router(
     inbox: Inbox | None = None,
     chunk_size: int = CHUNK_SIZE,
     proxy_timeout: float = 30.0,
+    decisions: AccessRecorder | None = None,
 ) -> APIRouter:
     """Routes of the data plane. ``provider_key`` verifies pull tokens (this participant signed them);
     with ``inbox``, also the push receiver, whose tokens ``inbox.key`` verifies."""
     router = APIRouter(tags=["data plane"])
 
-    def admitted(request: Request, transfer_id: str) -> Prepared:
-        claims = verify_access_token(bearer_token(request), provider_key, transfer_id, clock.now(),
-                                     scope=PULL_SCOPE)
-        return gate.check(transfer_id, claims.agreement_id)
+    def admitted(request: Request, transfer_id: str, path: str | None = None) -> Prepared:
+        shown = request.headers.get("range")
+        attempt = Attempt(transfer_id, PULL_SCOPE, request.method, shown[:_SHOWN_RANGE] if shown else None,
+                          None if path is None else path[:_SHOWN_PATH])
+        return decided(request, attempt, provider_key, clock, decisions,
+                       lambda claims: gate.check(transfer_id, claims.agreement_id))
 
     @router.get("/data/{transfer_id}", response_model=None)
     async def fetch(transfer_id: str, request: Request) -> Response:
@@ -189,21 +214,22 @@ def data_router(
 
     @router.get("/data/{transfer_id}/{path:path}", response_model=None)
     async def fetch_below(transfer_id: str, path: str, request: Request) -> Response:
-        prepared = await run_in_threadpool(admitted, request, transfer_id)
+        prepared = await run_in_threadpool(admitted, request, transfer_id, path)
         if not isinstance(prepared, ProxyTarget):
             raise NotAProxy("this transfer serves one file: GET /data/{transfer_id} without a path")
         return await proxy(request, prepared, path, proxy_timeout)
 
     if inbox is not None:
-        _add_inbox(router, inbox, clock)
+        _add_inbox(router, inbox, clock, decisions)
     return router
 
 
-def _add_inbox(router: APIRouter, inbox: Inbox, clock: Clock) -> None:
+def _add_inbox(router: APIRouter, inbox: Inbox, clock: Clock, decisions: AccessRecorder | None) -> None:
     @router.put("/inbox/{transfer_id}", response_model=None)
     async def push_in(transfer_id: str, request: Request) -> Response:
-        claims = verify_access_token(bearer_token(request), inbox.key, transfer_id, clock.now(), scope=PUSH_SCOPE)
-        await run_in_threadpool(inbox.gate.admit, transfer_id, claims.agreement_id)
+        attempt = Attempt(transfer_id, PUSH_SCOPE, request.method)
+        await run_in_threadpool(decided, request, attempt, inbox.key, clock, decisions,
+                                lambda claims: inbox.gate.admit(transfer_id, claims.agreement_id))
         expected = declared_digest(request.headers.get("repr-digest"))
         received = await receive(inbox, transfer_id, request.stream(), expected)
         body = {"transferId": transfer_id, "size": received.size, "sha256": received.sha256}

@@ -53,7 +53,7 @@ def install_dsp(app: FastAPI, *, db: Database, auth: Authenticator, signer: Sign
             holder[0].wake()
 
     catalog = CatalogView(store, did, wire.dsp_base(public_url))
-    data_plane = ConnectorDataPlane(store, store, key, did, public_url, data_dir, clock)
+    data_plane = ConnectorDataPlane(store, store, key, did, public_url, data_dir, clock, decisions=store)
     negotiations = Negotiations(store, store, did, public_url, clock, strategy, wake, deadline_seconds)
     transfers = Transfers(store, store, did, public_url, clock, strategy, pdp, data_plane, wake, deadline_seconds)
     worker = Worker(store, negotiations, transfers, signer, clock, poll)
