@@ -39,6 +39,13 @@ class InvalidMessage(ProtocolError):
     code = "invalid-message"
 
 
+class MalformedMessage(InvalidMessage):
+    """The body is not JSON at all, so not even the pids it meant to name can be read."""
+
+    slug = "malformed-json"
+    code = "malformed-json"
+
+
 class UnknownProcess(NotFound):
     """No such negotiation or transfer process, or it is not the caller's (both answer 404 by the binding)."""
 

@@ -2,18 +2,20 @@
 /dsp/callback, version metadata at /.well-known/dspace-version. Requests authenticate with the spine's
 service tokens; a process that is not the caller's answers 404, as the bindings require."""
 
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine, Mapping
 from typing import Annotated, Any, TypeVar
 
-from fastapi import APIRouter, Body, Depends, Query, Response
+from fastapi import APIRouter, Body, Depends, Query, Request, Response
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
 
 from trustspace.connector.catalog import CatalogView, page_token, read_page_token
 from trustspace.connector.dsp import wire
 from trustspace.connector.dsp.negotiations import CONSUMER, PROVIDER, Negotiations
 from trustspace.connector.dsp.transfers import Transfers
-from trustspace.core.errors import NotFound, TrustSpaceError
-from trustspace.protocol.errors import InvalidMessage
+from trustspace.core.errors import NotFound, TrustSpaceError, ValidationFailed
+from trustspace.protocol.errors import InvalidMessage, MalformedMessage
 from trustspace.protocol.negotiation import NegotiationMessage
 from trustspace.protocol.schemas import validate
 from trustspace.protocol.transfer import TransferMessage
@@ -34,29 +36,72 @@ TRANSFER_PATHS = {
     "suspension": TransferMessage.SUSPENSION,
 }
 JsonBody = Annotated[Any, Body()]
+ERROR_KINDS = {"catalog": "CatalogError", "negotiations": "ContractNegotiationError", "transfers": "TransferError"}
 
 
-def dsp_error(kind: str, exc: TrustSpaceError, pids: dict[str, Any]) -> JSONResponse:
+def dsp_error(kind: str, exc: TrustSpaceError, pids: Mapping[str, str]) -> JSONResponse:
     reason = exc.detail if exc.field is None else f"{exc.field}: {exc.detail}"
-    body: dict[str, Any] = {
-        "@context": [wire.DSP_CONTEXT],
-        "@type": kind,
-        "code": getattr(exc, "code", exc.slug),
-        "reason": [reason],
-    }
-    body.update({k: str(v) for k, v in pids.items() if isinstance(v, str) and v})
+    body = wire.error(kind, getattr(exc, "code", exc.slug), reason, pids)
     return JSONResponse(body, status_code=exc.status if exc.status < 500 else 400)
 
 
-def guarded(kind: str, body: Any, action: Callable[[], T]) -> T | JSONResponse:
+def at(role: str, pid: str) -> dict[str, str]:
+    """The pid a path names: provider endpoints are addressed by the providerPid, callbacks by the consumerPid."""
+    return {"providerPid" if role == PROVIDER else "consumerPid": pid}
+
+
+def named_pids(body: Any, path_pids: Mapping[str, str]) -> dict[str, str]:
+    """The pids a failing request names itself: its path's, else its body's (schema-valid or not). Never ours
+    from the store: a caller answered 404 must learn nothing it did not send."""
+    fields = body if isinstance(body, dict) else {}
+    return {**{k: fields[k] for k in wire.PID_FIELDS if isinstance(fields.get(k), str)}, **path_pids}
+
+
+def guarded(kind: str, body: Any, action: Callable[[], T], path_pids: Mapping[str, str] | None = None) -> T | Response:
     """Run a protocol action; our errors become the error body the binding prescribes for ``kind``."""
-    pids = {k: body.get(k) for k in ("consumerPid", "providerPid")} if isinstance(body, dict) else {}
     try:
         if body is not None and not isinstance(body, dict):
             raise InvalidMessage("a protocol message is a JSON object", field="body")
         return action()
     except TrustSpaceError as exc:
-        return dsp_error(kind, exc, pids)
+        return dsp_error(kind, exc, named_pids(body, path_pids or {}))
+
+
+def error_kind(path: str) -> str | None:
+    """The binding error of the protocol a DSP path belongs to; None outside them."""
+    for base in (wire.CALLBACK_PATH, wire.DSP_PATH):
+        if path.startswith(base + "/"):
+            return ERROR_KINDS.get(path.removeprefix(base + "/").partition("/")[0])
+    return None
+
+
+def unreadable(exc: RequestValidationError) -> TrustSpaceError:
+    # Same statuses as the app-wide problem handler (400 not JSON, 422 otherwise): only the body's shape changes.
+    if any(error.get("type") == "json_invalid" for error in exc.errors()):
+        return MalformedMessage("request body is not valid JSON", field="body")
+    first: dict[str, Any] = next(iter(exc.errors()), {})
+    where = ".".join(str(part) for part in first.get("loc", ()) if part != "body") or "body"
+    return ValidationFailed(str(first.get("msg", "invalid")), field=where)
+
+
+class DspRoute(APIRoute):
+    """FastAPI refuses a body that is not JSON (or is missing) before our handler runs, and the app-wide handler
+    would answer with a problem document; on DSP paths the binding wants its own error body instead."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler, kind = super().get_route_handler(), error_kind(self.path)
+        role = CONSUMER if self.path.startswith(wire.CALLBACK_PATH + "/") else PROVIDER
+
+        async def answer(request: Request) -> Response:
+            try:
+                return await handler(request)
+            except RequestValidationError as exc:
+                if kind is None:
+                    raise
+                pid = request.path_params.get("pid")
+                return dsp_error(kind, unreadable(exc), at(role, pid) if isinstance(pid, str) else {})
+
+        return answer
 
 
 def event_message(body: dict[str, Any]) -> NegotiationMessage:
@@ -69,7 +114,7 @@ def event_message(body: dict[str, Any]) -> NegotiationMessage:
 def build_dsp_router(
     auth: Authenticator, catalog: CatalogView, negotiations: Negotiations, transfers: Transfers, public_url: str
 ) -> APIRouter:
-    router = APIRouter(tags=["dataspace protocol"])
+    router = APIRouter(tags=["dataspace protocol"], route_class=DspRoute)
     Member = Annotated[Caller, Depends(auth.member)]
 
     @router.get("/.well-known/dspace-version")
@@ -109,7 +154,7 @@ def build_dsp_router(
                 response.headers["Link"] = ", ".join(links)
             return page_body
 
-        return guarded("CatalogError", body, run)
+        return guarded(ERROR_KINDS["catalog"], body, run)
 
     @router.get("/dsp/catalog/datasets/{dataset_id:path}", response_model=None)
     def dataset(dataset_id: str, caller: Member) -> Any:
@@ -120,7 +165,7 @@ def build_dsp_router(
                 raise NotFound(f"no dataset {dataset_id}", field="id")
             return {"@context": [wire.DSP_CONTEXT], **found}
 
-        return guarded("CatalogError", None, run)
+        return guarded(ERROR_KINDS["catalog"], None, run)
 
     _negotiation_routes(router, Member, negotiations)
     _transfer_routes(router, Member, transfers)
@@ -128,11 +173,30 @@ def build_dsp_router(
 
 
 def _negotiation_routes(router: APIRouter, Member: Any, negotiations: Negotiations) -> None:  # noqa: N803
-    kind = "ContractNegotiationError"
+    kind = ERROR_KINDS["negotiations"]
+    endpoints = {PROVIDER: ("agreement/verification", "termination"), CONSUMER: ("offers", "agreement", "termination")}
+
+    def get(role: str, pid: str, caller: Caller) -> Any:
+        return guarded(kind, None, lambda: wire.negotiation_ack(negotiations.for_caller(role, pid, caller.did)),
+                       at(role, pid))
+
+    def receive(role: str, pid: str, path: str, body: Any, caller: Caller) -> Any:
+        def run() -> dict[str, Any]:
+            if role == PROVIDER and path == "request":
+                return wire.negotiation_ack(negotiations.on_request(caller, {**body, "providerPid": pid})[0])
+            if path == "events":
+                message = event_message(body)
+            elif path in endpoints[role]:
+                message = NEGOTIATION_PATHS[path]
+            else:
+                raise NotFound(f"no endpoint negotiations/:pid/{path}")
+            return wire.negotiation_ack(negotiations.on_message(role, pid, caller.did, message, body))
+
+        return guarded(kind, body, run, at(role, pid))
 
     @router.get("/dsp/negotiations/{pid}", response_model=None)
     def provider_get(pid: str, caller: Member) -> Any:
-        return guarded(kind, None, lambda: wire.negotiation_ack(negotiations.for_caller(PROVIDER, pid, caller.did)))
+        return get(PROVIDER, pid, caller)
 
     @router.post("/dsp/negotiations/request", response_model=None)
     def initial_request(body: JsonBody, caller: Member) -> Any:
@@ -144,55 +208,43 @@ def _negotiation_routes(router: APIRouter, Member: Any, negotiations: Negotiatio
 
     @router.post("/dsp/negotiations/{pid}/events", response_model=None)
     def provider_events(pid: str, body: JsonBody, caller: Member) -> Any:
-        return guarded(
-            kind,
-            body,
-            lambda: wire.negotiation_ack(negotiations.on_message(PROVIDER, pid, caller.did, event_message(body), body)),
-        )
+        return receive(PROVIDER, pid, "events", body, caller)
 
     @router.post("/dsp/negotiations/{pid}/{path:path}", response_model=None)
     def provider_message(pid: str, path: str, body: JsonBody, caller: Member) -> Any:
-        def run() -> dict[str, Any]:
-            if path == "request":
-                return wire.negotiation_ack(negotiations.on_request(caller, {**body, "providerPid": pid})[0])
-            if path not in ("agreement/verification", "termination"):
-                raise NotFound(f"no endpoint negotiations/:providerPid/{path}")
-            return wire.negotiation_ack(
-                negotiations.on_message(PROVIDER, pid, caller.did, NEGOTIATION_PATHS[path], body)
-            )
-
-        return guarded(kind, body, run)
+        return receive(PROVIDER, pid, path, body, caller)
 
     @router.get("/dsp/callback/negotiations/{pid}", response_model=None)
     def consumer_get(pid: str, caller: Member) -> Any:
-        return guarded(kind, None, lambda: wire.negotiation_ack(negotiations.for_caller(CONSUMER, pid, caller.did)))
+        return get(CONSUMER, pid, caller)
 
     @router.post("/dsp/callback/negotiations/{pid}/events", response_model=None)
     def consumer_events(pid: str, body: JsonBody, caller: Member) -> Any:
-        return guarded(
-            kind,
-            body,
-            lambda: wire.negotiation_ack(negotiations.on_message(CONSUMER, pid, caller.did, event_message(body), body)),
-        )
+        return receive(CONSUMER, pid, "events", body, caller)
 
     @router.post("/dsp/callback/negotiations/{pid}/{path:path}", response_model=None)
     def consumer_message(pid: str, path: str, body: JsonBody, caller: Member) -> Any:
-        def run() -> dict[str, Any]:
-            if path not in ("offers", "agreement", "termination"):
-                raise NotFound(f"no endpoint negotiations/:consumerPid/{path}")
-            return wire.negotiation_ack(
-                negotiations.on_message(CONSUMER, pid, caller.did, NEGOTIATION_PATHS[path], body)
-            )
-
-        return guarded(kind, body, run)
+        return receive(CONSUMER, pid, path, body, caller)
 
 
 def _transfer_routes(router: APIRouter, Member: Any, transfers: Transfers) -> None:  # noqa: N803
-    kind = "TransferError"
+    kind = ERROR_KINDS["transfers"]
+
+    def get(role: str, pid: str, caller: Caller) -> Any:
+        return guarded(kind, None, lambda: wire.transfer_ack(transfers.for_caller(role, pid, caller.did)),
+                       at(role, pid))
+
+    def message(role: str, pid: str, path: str, body: Any, caller: Caller) -> Any:
+        def run() -> dict[str, Any]:
+            if path not in TRANSFER_PATHS:
+                raise NotFound(f"no endpoint transfers/:pid/{path}")
+            return wire.transfer_ack(transfers.on_message(role, pid, caller.did, TRANSFER_PATHS[path], body))
+
+        return guarded(kind, body, run, at(role, pid))
 
     @router.get("/dsp/transfers/{pid}", response_model=None)
     def provider_get(pid: str, caller: Member) -> Any:
-        return guarded(kind, None, lambda: wire.transfer_ack(transfers.for_caller(PROVIDER, pid, caller.did)))
+        return get(PROVIDER, pid, caller)
 
     @router.post("/dsp/transfers/request", response_model=None)
     def request(body: JsonBody, caller: Member) -> Any:
@@ -202,21 +254,13 @@ def _transfer_routes(router: APIRouter, Member: Any, transfers: Transfers) -> No
 
         return guarded(kind, body, run)
 
-    def message(role: str, pid: str, path: str, body: Any, caller: Caller) -> Any:
-        def run() -> dict[str, Any]:
-            if path not in TRANSFER_PATHS:
-                raise NotFound(f"no endpoint transfers/:pid/{path}")
-            return wire.transfer_ack(transfers.on_message(role, pid, caller.did, TRANSFER_PATHS[path], body))
-
-        return guarded(kind, body, run)
-
     @router.post("/dsp/transfers/{pid}/{path}", response_model=None)
     def provider_message(pid: str, path: str, body: JsonBody, caller: Member) -> Any:
         return message(PROVIDER, pid, path, body, caller)
 
     @router.get("/dsp/callback/transfers/{pid}", response_model=None)
     def consumer_get(pid: str, caller: Member) -> Any:
-        return guarded(kind, None, lambda: wire.transfer_ack(transfers.for_caller(CONSUMER, pid, caller.did)))
+        return get(CONSUMER, pid, caller)
 
     @router.post("/dsp/callback/transfers/{pid}/{path}", response_model=None)
     def consumer_message(pid: str, path: str, body: JsonBody, caller: Member) -> Any:

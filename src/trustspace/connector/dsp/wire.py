@@ -3,6 +3,7 @@ before it is queued: we never send what we would refuse to receive."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from trustspace.protocol.errors import InvalidMessage
@@ -32,12 +33,24 @@ SCHEMAS = {
     "CatalogRequestMessage": "catalog/catalog-request-message-schema.json",
     "CatalogError": "catalog/catalog-error-schema.json",
 }
+PID_FIELDS = ("consumerPid", "providerPid")
+# A pid an error must carry but the failing request never let us learn (decision 0009): no real pid is empty.
+UNKNOWN_PID = ""
 
 
 def message(kind: str, **fields: Any) -> dict[str, Any]:
     body = {"@context": [DSP_CONTEXT], "@type": kind, **{k: v for k, v in fields.items() if v is not None}}
     validate(body, SCHEMAS[kind])
     return body
+
+
+def error(kind: str, code: str, reason: str, pids: Mapping[str, str]) -> dict[str, Any]:
+    """The error body the binding prescribes. The process errors' schemas require both pids; a catalog error
+    has none to give."""
+    fields: dict[str, Any] = {"code": code, "reason": [reason]}
+    if kind != "CatalogError":
+        fields.update({name: pids.get(name, UNKNOWN_PID) for name in PID_FIELDS})
+    return message(kind, **fields)
 
 
 def check_pids(process: Negotiation | TransferRecord, body: dict[str, Any]) -> None:
