@@ -5,8 +5,6 @@ the protocol nor the data path waits for the log and a crash loses no entry."""
 
 from __future__ import annotations
 
-import json
-import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -31,7 +29,6 @@ from trustspace.store.dsp_records import (
     TransferRecord,
 )
 from trustspace.store.dsp_sql import SqlDspStore
-from trustspace.store.sql import SqlConnectorStore
 
 LEDGER_PATH = "/v1/ledger/entries"
 
@@ -124,8 +121,6 @@ class EvidencingDspStore(SqlDspStore):
     def __init__(self, db: Database, recorder: EvidenceRecorder | None) -> None:
         super().__init__(db)
         self.recorder = recorder
-        self._settings = SqlConnectorStore(db)
-        self._receipts_lock = threading.Lock()
 
     def add_offer(self, offer: OfferRecord, outbox: Sequence[NewOutboxMessage] = ()) -> OfferRecord:
         evidence: list[NewOutboxMessage] = []
@@ -176,18 +171,6 @@ class EvidencingDspStore(SqlDspStore):
                                    current.agreement_id, None)
         return super().transition_transfer(transfer_id, expected_state, new_state, change, [*outbox, *evidence],
                                            detail)
-
-    def keep_receipt(self, outbox_process_id: str, receipt: dict[str, Any]) -> None:
-        """The operator's receipt for one of our statements, kept per process for offline proof later."""
-        key = f"ledger.receipts.{outbox_process_id.removeprefix(LEDGER_PREFIX)}"
-        with self._receipts_lock:
-            known = json.loads(self._settings.get_setting(key) or "[]")
-            known.append(receipt)
-            self._settings.set_setting(key, json.dumps(known))
-
-    def receipts(self, process_id: str) -> list[dict[str, Any]]:
-        found: list[dict[str, Any]] = json.loads(self._settings.get_setting(f"ledger.receipts.{process_id}") or "[]")
-        return found
 
     def pending_evidence(self) -> list[OutboxMessage]:
         return [m for m in self.pending_outbox() if m.process_id.startswith(LEDGER_PREFIX)]

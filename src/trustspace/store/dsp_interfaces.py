@@ -19,6 +19,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
 from trustspace.store.dsp_records import (
     Agreement,
@@ -30,6 +31,7 @@ from trustspace.store.dsp_records import (
     OutboxMessage,
     PolicyRecord,
     ProcessEvent,
+    Receipted,
     TransferRecord,
 )
 
@@ -157,6 +159,21 @@ class ProcessStore(ABC):
 
     @abstractmethod
     def pending_outbox(self, process_id: str | None = None) -> list[OutboxMessage]: ...
+
+    @abstractmethod
+    def mark_receipted(self, receipted: Sequence[Receipted], at: datetime) -> None:
+        """Mark ledger messages sent and keep the receipt of each, in one transaction."""
+
+    @abstractmethod
+    def receipts(self, process_id: str) -> list[dict[str, Any]]: ...
+
+    @abstractmethod
+    def release_outbox(self, message_ids: Sequence[int]) -> None:
+        """Release the lease of claimed, unsent messages without counting an attempt."""
+
+    @abstractmethod
+    def drop_message(self, message_id: int) -> bool:
+        """Give up on one unsent message that its receiver refuses for good."""
 
     @abstractmethod
     def queue_outbox(self, messages: Sequence[NewOutboxMessage]) -> None:

@@ -169,3 +169,15 @@ class ProcessEventRow(ConnectorBase):
     state: Mapped[str]
     detail: Mapped[str]
     at: Mapped[datetime]
+
+
+class LedgerReceiptRow(ConnectorBase):
+    """The operator's signed receipt for one statement we logged about a process (or a listing)."""
+
+    __tablename__ = "ledger_receipts"
+    __table_args__ = (Index("ix_ledger_receipts_process", "process_id", "id"),)
+
+    id: Mapped[int] = mapped_column(BigIntId, primary_key=True, autoincrement=True)
+    process_id: Mapped[str]
+    receipt: Mapped[dict[str, Any]]
+    kept_at: Mapped[datetime]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import delete, exists, or_, select, text, update
 from sqlalchemy.orm import Session, aliased
@@ -17,8 +18,8 @@ from trustspace.core.clock import Clock, SystemClock
 from trustspace.core.errors import ValidationFailed
 from trustspace.store import dsp_mapping as rows
 from trustspace.store.db import Database
-from trustspace.store.dsp_models import OutboxRow, ProcessEventRow
-from trustspace.store.dsp_records import NewOutboxMessage, OutboxMessage, ProcessEvent
+from trustspace.store.dsp_models import LedgerReceiptRow, OutboxRow, ProcessEventRow
+from trustspace.store.dsp_records import NewOutboxMessage, OutboxMessage, ProcessEvent, Receipted
 
 # Arbitrary constant shared by every replica: the advisory lock that makes event ids visible in order.
 _EVENT_ORDER_LOCK_ID = 0x7473_6576_7473
@@ -129,6 +130,47 @@ class OutboxSql(DspSqlBase):
         with self._db.transaction() as session:
             # Through the connection: its CursorResult carries rowcount (Session.execute is typed as Result).
             return session.connection().execute(query).rowcount
+
+    def mark_receipted(self, receipted: Sequence[Receipted], at: datetime) -> None:
+        """Mark ledger messages sent and keep each receipt, in one transaction: a crash between the two would
+        lose a receipt for good (the ledger would not be asked again). A message already marked sent (a
+        repeat after a lost lease) keeps its first receipt; the ledger answers a repeat with the same one."""
+        when = rows.aware(at, "at")
+        with self._db.transaction() as session:
+            connection = session.connection()
+            for item in receipted:
+                marked = connection.execute(
+                    update(OutboxRow)
+                    .where(OutboxRow.id == item.message_id, OutboxRow.sent_at.is_(None))
+                    .values(sent_at=when, lease_until=None)
+                ).rowcount
+                if marked:
+                    session.add(LedgerReceiptRow(process_id=item.process_id, receipt=item.receipt, kept_at=when))
+
+    def receipts(self, process_id: str) -> list[dict[str, Any]]:
+        """The receipts kept under ``process_id``, in the order they came."""
+        query = select(LedgerReceiptRow.receipt).where(LedgerReceiptRow.process_id == process_id)
+        with self._db.reading() as session:
+            return list(session.scalars(query.order_by(LedgerReceiptRow.id)))
+
+    def release_outbox(self, message_ids: Sequence[int]) -> None:
+        """Give claimed, unsent messages back without counting an attempt: they waited behind one that failed,
+        and must not wait for their own lease to run out as well."""
+        if not message_ids:
+            return
+        query = (
+            update(OutboxRow)
+            .where(OutboxRow.id.in_(list(message_ids)), OutboxRow.sent_at.is_(None))
+            .values(lease_until=None)
+        )
+        with self._db.transaction() as session:
+            session.execute(query)
+
+    def drop_message(self, message_id: int) -> bool:
+        """Give up on one unsent message (its receiver refuses it for good); False if it was sent or gone."""
+        query = delete(OutboxRow).where(OutboxRow.id == message_id, OutboxRow.sent_at.is_(None))
+        with self._db.transaction() as session:
+            return bool(session.connection().execute(query).rowcount)
 
     def queue_outbox(self, messages: Sequence[NewOutboxMessage]) -> None:
         queued = rows.outbox_rows(list(messages), self._now())

@@ -119,6 +119,15 @@ class OutboxMessage:
 
 
 @dataclass(frozen=True)
+class Receipted:
+    """An outbox message the ledger accepted, and the receipt it answered with, kept under ``process_id``."""
+
+    message_id: int
+    process_id: str
+    receipt: dict[str, Any]
+
+
+@dataclass(frozen=True)
 class ProcessEvent:
     """One line of a process's history, for watching (server-sent events) and for the ledger later."""
 

@@ -20,9 +20,9 @@ import httpx
 
 from trustspace.client.http import Signer
 from trustspace.connector.dsp import wire
+from trustspace.connector.dsp.courier import Courier, is_evidence
 from trustspace.connector.dsp.negotiations import Negotiations
 from trustspace.connector.dsp.transfers import Transfers
-from trustspace.connector.evidence import LEDGER_PREFIX, is_ledger_message
 from trustspace.core.clock import Clock
 from trustspace.core.errors import TrustSpaceError
 from trustspace.protocol.machine import bare_term
@@ -69,6 +69,7 @@ class Worker:
         self._retry_data_at: dict[str, float] = {}
         self._next_expiry = 0.0
         self.http = httpx.Client(timeout=10.0)
+        self.courier = Courier(store, self.http, signer, clock, _problem_text)
 
     def wake(self) -> None:
         self._wake.set()
@@ -126,22 +127,31 @@ class Worker:
         now = self.clock.now()
         messages = self.store.claim_outbox(now, now + timedelta(seconds=30), limit=64)
         by_process: dict[str, list[OutboxMessage]] = defaultdict(list)
+        evidence = []
         for message in messages:
-            by_process[message.process_id].append(message)
-        protocol = []
-        for process_id, group in by_process.items():
-            future = self._senders.submit(self._deliver_in_order, group)
-            # Evidence for the ledger is leased like any message but never waited for: the protocol's next
-            # move must not wait on the operator's log (docs/decisions/0008-evidence-ledger.md).
-            if not process_id.startswith(LEDGER_PREFIX):
-                protocol.append(future)
+            if is_evidence(message):
+                evidence.append(message)
+            else:
+                by_process[message.process_id].append(message)
+        protocol = [self._senders.submit(self._deliver_in_order, group) for group in by_process.values()]
         for future in protocol:
             future.result()
+        if evidence:
+            # After the protocol's messages, and never waited for (see courier.py).
+            self._senders.submit(self._deliver_evidence, evidence)
+
+    def _deliver_evidence(self, messages: list[OutboxMessage]) -> None:
+        try:
+            self.courier.deliver(messages)
+        except Exception:
+            log.exception("evidence delivery failed; its lease runs out and it goes again")
 
     def _deliver_in_order(self, messages: list[OutboxMessage]) -> None:
-        for message in messages:
+        for position, message in enumerate(messages):
             if not self._deliver(message):
-                return  # keep order: later messages wait for this one
+                # Keep order: later messages wait for this one, from its retry on rather than their leases' end.
+                self.store.release_outbox([later.id for later in messages[position + 1:]])
+                return
 
     def _deliver(self, message: OutboxMessage) -> bool:
         kind = message.body.get("@type", "message")
@@ -169,13 +179,6 @@ class Worker:
                 provider_pid = response.json().get("providerPid")
             except ValueError:
                 provider_pid = None
-        keep_receipt = getattr(self.store, "keep_receipt", None)
-        if keep_receipt is not None and is_ledger_message(message.url):
-            try:
-                keep_receipt(message.process_id, response.json())
-            except ValueError:
-                log.warning("the ledger acknowledged %s without a readable receipt", message.process_id)
-            return
         process = (self.store.get_negotiation(message.process_id) if message.process_kind == "negotiation"
                    else self.store.get_transfer(message.process_id))
         if process is None:
