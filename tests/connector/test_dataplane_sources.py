@@ -253,3 +253,12 @@ def test_postgresql_runs_queries_read_only(postgres_sales: str, tmp_path: Path, 
         assert connection.execute(text("SELECT count(*) FROM sales")).scalar() == ROWS
         assert connection.execute(text("SELECT is_called FROM sales_seq")).scalar() is False
     engine.dispose()
+
+
+def test_a_connector_that_serves_no_parquet_never_imports_pyarrow() -> None:
+    import subprocess
+    import sys
+
+    probe = "import sys, trustspace.connector.app; print('pyarrow' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout.strip() \
+        == "False"

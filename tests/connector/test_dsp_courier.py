@@ -87,7 +87,8 @@ def test_an_unavailable_ledger_holds_the_lane_in_order_and_retries(store: SqlDsp
     ledger.answer = lambda body: httpx.Response(503, json={"title": "busy"})
     round_(store, courier, clock)
     assert ledger.seen == [1], "the second statement waits for the first"
-    (first, second) = store.pending_outbox("ledger:n-1")
+    first, second = store.pending_outbox("ledger:n-1")
+    assert second.attempts == 0
     assert first.attempts == 1 and "503" in (first.last_error or "")
     ledger.answer = lambda body: httpx.Response(201, json={"receipt": body["n"]})
     round_(store, courier, clock)
