@@ -207,12 +207,7 @@ class EventReader:
         self.connector, self.after = connector, after
 
     def read(self) -> list[Event]:
-        events: list[Event] = []
-        while True:
-            batch = self._page()
-            events += batch
-            if len(batch) < 200:  # the endpoint returns at most 200 events per request when not following
-                return events
+        return self._page()  # with follow=false the endpoint returns every event after the cursor
 
     def _page(self) -> list[Event]:
         response = self.connector.client.get(f"{self.connector.url}/v1/management/events",

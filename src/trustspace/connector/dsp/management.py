@@ -207,16 +207,24 @@ def _process_routes(
         follow: bool = Query(default=True),
         timeout: float = Query(default=300, gt=0, le=3600),
     ) -> StreamingResponse:
+        """State changes as server-sent events, each with its id. ``follow=false``: every event after ``after``,
+        then the stream ends; otherwise it goes on with new events until ``timeout`` seconds have passed."""
         return StreamingResponse(_stream(processes, after, process_id, follow, timeout), media_type="text/event-stream")
+
+
+EVENT_PAGE = 200
 
 
 def _stream(processes: ProcessStore, after: int, process_id: str | None, follow: bool, timeout: float) -> Iterator[str]:
     deadline = time.monotonic() + timeout
     last = after
     while True:
-        for event in processes.events(last, process_id, 200):
+        page = processes.events(last, process_id, EVENT_PAGE)
+        for event in page:
             last = event.id
             yield f"id: {event.id}\nevent: state\ndata: {json.dumps(view(event), ensure_ascii=False)}\n\n"
+        if len(page) == EVENT_PAGE:
+            continue  # more are waiting already
         if not follow or time.monotonic() > deadline:
             return
         time.sleep(0.2)
