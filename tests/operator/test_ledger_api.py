@@ -165,6 +165,49 @@ def test_tampered_or_malformed_statements_are_refused(op: OperatorUnderTest, mem
     assert submit(op, member, ["not", "an", "object"]).status_code == 422
 
 
+def submit_batch(op: OperatorUnderTest, party: Party, statements: list[Any]) -> Any:
+    return op.client.post("/v1/ledger/entries/batch", json={"statements": statements},
+                          headers=party.headers(op.did, op.clock))
+
+
+def test_a_batch_gets_one_receipt_per_statement_in_order(op: OperatorUnderTest, member: Party) -> None:
+    signed = [statement(member, op, n) for n in range(3)]
+    first = submit(op, member, signed[0]).json()
+    response = submit_batch(op, member, signed)
+    assert response.status_code == 200, response.text
+    results = response.json()["results"]
+    assert [r["status"] for r in results] == [200, 201, 201], "the first was a replay"
+    assert results[0]["receipt"] == first
+    for one, result in zip(signed, results, strict=True):
+        verify_receipt(result["receipt"], operator_key(op))
+        assert b64(result["receipt"]["leafHash"]) == leaf_hash(leaf_data(one))
+    integrated(op, 3)
+
+
+def test_a_bad_statement_in_a_batch_is_refused_alone_and_named(op: OperatorUnderTest, member: Party) -> None:
+    good, other = statement(member, op, 1), Party("other")
+    op.admit(other)
+    oversized = {**statement(member, op, 2), "details": {f"k{n}": "x" * 1024 for n in range(20)}}
+    nameless = {k: v for k, v in statement(member, op, 3).items() if k != "type"}
+    results = submit_batch(op, member, [statement(other, op, 0), good, oversized, nameless]).json()["results"]
+    assert [r["status"] for r in results] == [403, 201, 413, 422]
+    assert results[0]["problem"]["type"].endswith("statement-not-yours")
+    assert results[0]["problem"]["field"] == "statements[0].submitter"
+    assert results[3]["problem"]["field"] == "statements[3].type"
+    integrated(op, 1)
+
+
+def test_a_batch_needs_a_member_and_a_bounded_list(op: OperatorUnderTest, member: Party) -> None:
+    stranger = Party("stranger")
+    refused = op.client.post("/v1/ledger/entries/batch", json={"statements": [statement(stranger, op)]},
+                             headers=stranger.headers(op.did, op.clock, with_credential=False))
+    assert refused.status_code == 403
+    assert submit_batch(op, member, []).status_code == 422
+    too_many = submit_batch(op, member, [statement(member, op, n) for n in range(51)])
+    assert too_many.status_code == 422 and too_many.json()["field"] == "statements"
+    assert op.client.app.state.ledger.store.backlog().count == 0  # type: ignore[attr-defined]
+
+
 # --- entries and search ------------------------------------------------------------------------------------
 
 

@@ -28,14 +28,26 @@ def problem(
     hint: str | None = None,
     extra: dict[str, Any] | None = None,
 ) -> JSONResponse:
+    body = problem_body(status, slug, title, detail, field=field, hint=hint)
+    body.update(extra or {})
+    headers = {"WWW-Authenticate": 'Bearer realm="trustspace"'} if status == 401 else None
+    return JSONResponse(body, status_code=status, media_type=PROBLEM_MEDIA_TYPE, headers=headers)
+
+
+def problem_body(status: int, slug: str, title: str, detail: str, *, field: str | None = None,
+                 hint: str | None = None) -> dict[str, Any]:
+    """The RFC 9457 document alone: for answers that carry several, one per item of a batch."""
     body: dict[str, Any] = {"type": PROBLEM_BASE + slug, "title": title, "status": status, "detail": detail}
     if field is not None:
         body["field"] = field
     if hint is not None:
         body["hint"] = hint
-    body.update(extra or {})
-    headers = {"WWW-Authenticate": 'Bearer realm="trustspace"'} if status == 401 else None
-    return JSONResponse(body, status_code=status, media_type=PROBLEM_MEDIA_TYPE, headers=headers)
+    return body
+
+
+def error_body(exc: TrustSpaceError, *, field_prefix: str = "") -> dict[str, Any]:
+    field = f"{field_prefix}{exc.field}" if exc.field else (field_prefix.rstrip(".") or None)
+    return problem_body(exc.status, exc.slug, exc.title, exc.detail, field=field, hint=exc.hint)
 
 
 def _field_path(location: tuple[Any, ...] | list[Any]) -> str:

@@ -21,11 +21,14 @@ from pydantic import BaseModel, ConfigDict, Field
 from trustspace.core.clock import from_xsd, to_xsd
 from trustspace.core.errors import ValidationFailed
 from trustspace.ledger.merkle import HASH_SIZE
-from trustspace.operator.ledger.service import CheckpointStatus, LedgerService
+from trustspace.operator.ledger.service import CheckpointStatus, LedgerService, Submission
 from trustspace.store.ledger_records import EntryQuery, LedgerEntry, StoredCosignature
 from trustspace.web.auth import Authenticator, Caller
+from trustspace.web.problems import error_body
 
 MAX_PAGE = 1000
+# Statements per batch: 50 of the largest allowed (16 KiB each) fit the 1 MiB body limit.
+MAX_BATCH = 50
 
 
 class CosignatureIn(BaseModel):
@@ -33,6 +36,18 @@ class CosignatureIn(BaseModel):
 
     signature_line: str = Field(alias="signatureLine", min_length=1, max_length=1024)
     vkey: str = Field(min_length=1, max_length=4096)
+
+
+class BatchIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    statements: list[dict[str, Any]] = Field(min_length=1, max_length=MAX_BATCH)
+
+
+def _result_out(index: int, result: Submission) -> dict[str, Any]:
+    if result.refusal is not None:
+        return {"status": result.status, "problem": error_body(result.refusal, field_prefix=f"statements[{index}].")}
+    return {"status": result.status, "receipt": result.receipt}
 
 
 def b64(raw: bytes) -> str:
@@ -96,6 +111,14 @@ def build_ledger_router(auth: Authenticator, ledger: LedgerService) -> APIRouter
         """Submit a signed statement; 201 with a receipt, or 200 with the same receipt for a replay."""
         receipt, created = ledger.submit(statement, caller.did)
         return JSONResponse(receipt, status_code=201 if created else 200)
+
+    @router.post("/entries/batch", response_model=None)
+    def submit_batch(caller: Member, batch: BatchIn) -> dict[str, Any]:
+        """Submit up to MAX_BATCH signed statements with one token and one request. Each gets its own result,
+        in order: ``{"status": 201 | 200, "receipt": ...}``, or ``{"status": 4xx, "problem": ...}`` whose
+        ``field`` starts with ``statements[i]``; one bad statement does not refuse the others."""
+        results = ledger.submit_many(batch.statements, caller.did)
+        return {"results": [_result_out(index, result) for index, result in enumerate(results)]}
 
     @router.get("/entries/{index}")
     def entry(index: Annotated[int, Path(ge=0)], _: Reader) -> dict[str, Any]:

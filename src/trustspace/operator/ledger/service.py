@@ -8,12 +8,13 @@ cosignatures, and one counts as *final* once ``quorum`` distinct witness keys co
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from trustspace.core.clock import Clock
+from trustspace.core.errors import TrustSpaceError
 from trustspace.core.keys import SigningKey, VerifyingKey
 from trustspace.ledger.checkpoint import Checkpoint, Note, NoteSignature, NoteSigner
 from trustspace.ledger.errors import InvalidProofRequest, InvalidQuorum
@@ -46,6 +47,15 @@ class LedgerConfig:
     batch_size: int = DEFAULT_BATCH_SIZE
     witnesses: tuple[str, ...] = ()
     """DIDs allowed to cosign; empty: every member may witness."""
+
+
+@dataclass(frozen=True)
+class Submission:
+    """The answer to one statement of a batch: 201 new or 200 repeated, with the receipt; or the refusal."""
+
+    status: int
+    receipt: dict[str, Any] | None
+    refusal: TrustSpaceError | None
 
 
 @dataclass(frozen=True)
@@ -120,6 +130,21 @@ class LedgerService:
             self.sequencer.wake()
             log.info("ledger statement %s from %s receipted", statement.type, caller)
         return self.receipt(hashed, submitted.received_at), submitted.created
+
+    def submit_many(self, statements: Sequence[Mapping[str, Any]], caller: str) -> list[Submission]:
+        """Each statement checked and receipted as ``submit`` does, in order; a statement the caller got wrong
+        is answered alone and does not refuse the others. Anything else (the database down) fails them all."""
+        results: list[Submission] = []
+        for signed in statements:
+            try:
+                receipt, created = self.submit(signed, caller)
+            except TrustSpaceError as exc:
+                if exc.status >= 500:
+                    raise
+                results.append(Submission(exc.status, None, exc))
+            else:
+                results.append(Submission(201 if created else 200, receipt, None))
+        return results
 
     def submit_local(self, signed: Mapping[str, Any]) -> dict[str, Any]:
         """Queue a statement the operator signed itself (membership decisions...); returns its receipt."""
