@@ -147,6 +147,12 @@ class WitnessService:
             except (TrustSpaceError, httpx.HTTPError, ValueError) as exc:
                 self.last_error = str(getattr(exc, "detail", exc))
                 log.info("witnessing skipped: %s", self.last_error)
+            except Exception as exc:
+                if self._stop.is_set():
+                    return  # shutting down: the operator client may be closed under us
+                # A witness that dies unseen stops cosigning; keep going and say why in the status.
+                self.last_error = f"{exc.__class__.__name__}: {exc}"
+                log.exception("witnessing failed; trying again next round")
 
     def stop(self) -> None:
         self._stop.set()

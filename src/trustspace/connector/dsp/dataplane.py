@@ -76,6 +76,13 @@ class ConnectorDataPlane:
             self._prepared[transfer.id] = prepared
         return prepared
 
+    def prepared(self, transfer_id: str) -> bool:
+        with self._lock:
+            return transfer_id in self._prepared
+
+    def prepare(self, transfer: TransferRecord) -> None:
+        self._prepare(transfer)
+
     def forget(self, transfer_id: str) -> None:
         with self._lock:
             prepared = self._prepared.pop(transfer_id, None)

@@ -52,6 +52,12 @@ class DataPlane(Protocol):
 
     def forget(self, transfer_id: str) -> None: ...
 
+    def prepared(self, transfer_id: str) -> bool:
+        """Is the transfer's data ready to announce (materialised and digested)?"""
+
+    def prepare(self, transfer: TransferRecord) -> None:
+        """Materialise and digest the transfer's data: slow work (hashing a file, running a query)."""
+
 
 class Transfers:
     def __init__(

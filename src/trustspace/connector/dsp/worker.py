@@ -68,6 +68,7 @@ class Worker:
         self._moving: set[str] = set()
         self._retry_data_at: dict[str, float] = {}
         self._next_expiry = 0.0
+        self._prepare_ended: set[str] = set()
         self.http = httpx.Client(timeout=10.0)
         self.courier = Courier(store, self.http, signer, clock, _problem_text)
 
@@ -113,7 +114,36 @@ class Worker:
         for negotiation in negotiations:
             self._guard(lambda n=negotiation: self.negotiations.advance(n), negotiation.id)
         for transfer in transfers:
+            if self._preparing(transfer):
+                continue
             self._guard(lambda t=transfer: self.transfers.advance(t), transfer.id)
+
+    def _preparing(self, transfer: TransferRecord) -> bool:
+        """Is a requested pull's data still being prepared (on the data pool, so a 1 GiB digest never holds up
+        the other processes' moves)? Starts the preparation if it has not started; once it has ended, well or
+        not, the transfer advances (a failure is raised again there, and answered as it always was)."""
+        if not (transfer.role == "provider" and transfer.state == "REQUESTED"
+                and transfer.transfer_type == "HttpData-PULL"):
+            return False
+        if transfer.id in self._prepare_ended:
+            self._prepare_ended.discard(transfer.id)
+            return False
+        if self.transfers.data_plane.prepared(transfer.id):
+            return False
+        if transfer.id not in self._moving:
+            self._moving.add(transfer.id)
+            self._movers.submit(self._prepare, transfer)
+        return True
+
+    def _prepare(self, transfer: TransferRecord) -> None:
+        try:
+            self.transfers.data_plane.prepare(transfer)
+        except Exception as exc:
+            log.info("preparing the data of %s failed (answered when it advances): %s", transfer.id, exc)
+        finally:
+            self._prepare_ended.add(transfer.id)
+            self._moving.discard(transfer.id)
+            self.wake()
 
     def _guard(self, action: Any, process_id: str) -> None:
         try:
