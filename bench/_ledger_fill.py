@@ -12,9 +12,9 @@ requires the same bytes, and verifies its signature with ``verify_statement``.
 
 Fill. ``fill`` queues the statements as pending rows (bulk INSERT into ``ledger_pending``, the table the
 sequencer reads, one transaction per chunk) and lets ``Sequencer.drain`` integrate them in batches of the
-operator's default size, exactly as in service. It bypasses ``LedgerService.submit`` (signature check,
-receipt, one transaction per submission): that path is not what these benchmarks measure. Statements are
-generated in worker processes while the parent writes the previous chunk.
+operator's default size (or BENCH_BATCH), exactly as in service. It bypasses ``LedgerService.submit``
+(signature check, receipt, one transaction per submission): that path is not what these benchmarks measure.
+Statements are generated in worker processes while the parent writes the previous chunk.
 """
 
 from __future__ import annotations
@@ -55,6 +55,8 @@ from trustspace.store.ledger_records import NewEntry
 from trustspace.store.ledger_sql import SqlLedgerStore
 
 LOG_SIZE = int(os.environ.get("BENCH_LOG_SIZE", "1000000"))
+# The sequencer's batch size: the operator's default unless BENCH_BATCH says otherwise (to compare sizes).
+BATCH = int(os.environ.get("BENCH_BATCH", str(DEFAULT_BATCH_SIZE)))
 CHUNK = 20_000
 MEMBERS = 16
 ORIGIN = "bench.trustspace.local/ledger"
@@ -154,7 +156,7 @@ def open_ledger(url: str) -> Ledger:
     """The operator's database (migrated) and a sequencer configured as the operator's (batch size, signer)."""
     db = open_database("operator", url)
     store = SqlLedgerStore(db)
-    sequencer = Sequencer(store, NoteSigner(ORIGIN, LOG_KEY), SystemClock(), batch_size=DEFAULT_BATCH_SIZE)
+    sequencer = Sequencer(store, NoteSigner(ORIGIN, LOG_KEY), SystemClock(), batch_size=BATCH)
     return Ledger(db, store, sequencer)
 
 

@@ -4,11 +4,12 @@ PostgreSQL, against batched durable inserts of the same rows into a bare table m
 reports about 10,000 entries/s on NVMe).
 
 What is timed is integration, the sequencer's whole job: ``Sequencer.drain()`` on BENCH_APPEND (100,000)
-pending statements, in batches of the operator's default size (5,000). Each batch is one committed
-transaction (SQLite: WAL, ``synchronous=FULL``, as ``open_database`` configures it; PostgreSQL: its defaults,
-``fsync`` and ``synchronous_commit`` on) that copies the pending rows into the log at the next indices,
-stores the tree nodes they complete, deletes the pending rows and stores a signed checkpoint. When it
-returns, every entry is durable, has its index and is covered by a signed tree head.
+pending statements, in batches of the operator's default size (``DEFAULT_BATCH_SIZE``, 20,000; BENCH_BATCH
+overrides it, for the ledger and the baseline alike). Each batch is one committed transaction (SQLite: WAL,
+``synchronous=FULL``, as ``open_database`` configures it; PostgreSQL: its defaults, ``fsync`` and
+``synchronous_commit`` on) that copies the pending rows into the log at the next indices, stores the tree
+nodes they complete, deletes the pending rows and stores a signed checkpoint. When it returns, every entry is
+durable, has its index and is covered by a signed tree head.
 
 Not timed: making the statements (real, signed, see ``_ledger_fill``) and queueing them as pending rows (one
 bulk INSERT per chunk, not ``LedgerService.submit``'s signature check and one transaction per submission), and
@@ -38,10 +39,9 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
-from _ledger_fill import LOG_SIZE, Filled, Ledger, fill, generated, logged, open_ledger, queue
+from _ledger_fill import BATCH, LOG_SIZE, Filled, Ledger, fill, generated, logged, open_ledger, queue
 from _space import BenchSkip, cores, load_average, percentile, postgres_databases
 
-from trustspace.operator.ledger.sequencer import DEFAULT_BATCH_SIZE
 from trustspace.store.ledger_records import NewEntry
 
 APPEND = int(os.environ.get("BENCH_APPEND", "100000"))
@@ -129,9 +129,9 @@ def bare_sqlite_rate(path: Path, rows: Sequence[tuple[Any, ...]]) -> float:
         os.sync()
         insert = INSERT_BARE.replace("%s", "?")
         began = time.perf_counter()
-        for first in range(0, len(rows), DEFAULT_BATCH_SIZE):
+        for first in range(0, len(rows), BATCH):
             connection.execute("BEGIN IMMEDIATE")
-            connection.executemany(insert, rows[first : first + DEFAULT_BATCH_SIZE])
+            connection.executemany(insert, rows[first : first + BATCH])
             connection.execute("COMMIT")
         return len(rows) / (time.perf_counter() - began)
     finally:
@@ -144,9 +144,9 @@ def bare_postgres_rate(url: str, rows: Sequence[tuple[Any, ...]]) -> float:
         connection.commit()
         os.sync()
         began = time.perf_counter()
-        for first in range(0, len(rows), DEFAULT_BATCH_SIZE):
+        for first in range(0, len(rows), BATCH):
             with connection.cursor() as cursor:
-                cursor.executemany(INSERT_BARE, rows[first : first + DEFAULT_BATCH_SIZE])
+                cursor.executemany(INSERT_BARE, rows[first : first + BATCH])
             connection.commit()
         return len(rows) / (time.perf_counter() - began)
 
@@ -194,7 +194,7 @@ def summary(sqlite: Backend, postgres: Backend | None, skipped: str | None) -> d
         "baseline": round(sqlite.bare_rate),
         "baseline_unit": "rows/s, batched durable inserts into a bare SQLite table",
         "ratio": round(sqlite.ratio, 3), "target": TARGET, "anchor": ANCHOR, "log_size": sqlite.log_size,
-        "appended": sqlite.appended.entries, "batch_size": DEFAULT_BATCH_SIZE,
+        "appended": sqlite.appended.entries, "batch_size": BATCH,
         "batch_p50_ms": round(1000 * percentile(sqlite.appended.batches, 50), 1),
         "batch_max_ms": round(1000 * max(sqlite.appended.batches), 1),
         "postgresql_value": None, "postgresql_baseline": None, "postgresql_ratio": None,
@@ -209,7 +209,7 @@ def summary(sqlite: Backend, postgres: Backend | None, skipped: str | None) -> d
 
 
 def main() -> None:
-    print(f"cores: {cores()}, log size: {LOG_SIZE:,}, appended: {APPEND:,}, batch size: {DEFAULT_BATCH_SIZE:,}, "
+    print(f"cores: {cores()}, log size: {LOG_SIZE:,}, appended: {APPEND:,}, batch size: {BATCH:,}, "
           f"SQLite {sqlite3.sqlite_version}")
     entries = [entry for chunk in generated(LOG_SIZE, APPEND) for entry in chunk]
     postgres: Backend | None = None

@@ -96,3 +96,16 @@ def test_frontier_matches_the_core_tree_at_every_size() -> None:
     assert reloaded.root() == tree.root()
     with pytest.raises(LookupError):
         Frontier.load(70, lambda nodes: {})
+
+
+@pytest.mark.parametrize("start", [0, 1, 6, 7, 64])
+def test_frontier_extend_is_append_for_a_whole_batch(start: int) -> None:
+    hashes = [leaf_hash(n.to_bytes(2, "big")) for n in range(start + 50)]
+    one_by_one, batched = Frontier(), Frontier()
+    for hashed in hashes[:start]:
+        one_by_one.append(hashed)
+        batched.append(hashed)
+    appended = [node for hashed in hashes[start:] for node in one_by_one.append(hashed) if node[0] > 0]
+    assert batched.extend(hashes[start:]) == appended
+    assert (batched.size, batched.root()) == (one_by_one.size, one_by_one.root())
+    assert batched.extend([]) == [] and batched.size == start + 50

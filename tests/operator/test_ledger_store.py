@@ -184,18 +184,21 @@ def test_failure_after_the_inserts_rolls_back_the_whole_batch(db: Database) -> N
     assert_log_is(store, leaves)
 
 
-def test_a_pending_leaf_already_logged_is_dropped_not_logged_twice(db: Database) -> None:
+@pytest.mark.parametrize("queued_before", [0, 2], ids=["first", "between-fresh-rows"])
+def test_a_pending_leaf_already_logged_is_dropped_not_logged_twice(db: Database, queued_before: int) -> None:
     store = SqlLedgerStore(db)
     leaves = queue(store, 3)
     sequencer(store).drain()
     logged = store.entry(1)
     assert logged is not None
+    leaves += queue(store, queued_before, start=3)
     # What a submission racing an integration on PostgreSQL can leave behind: a pending copy of a logged leaf.
     race = {c: getattr(logged, c) for c in ("leaf_hash", "entry", "submitter", "event_type", "participant",
                                             "agreement", "process", "product", "statement_time", "received_at")}
     with db.transaction() as session:
         session.execute(insert(LedgerPendingRow).values(**race))
-    leaves += queue(store, 2, start=3)
+    # Between fresh rows, the dropped one leaves a gap in the ids the batch moves: indices stay contiguous.
+    leaves += queue(store, 2, start=3 + queued_before)
     sequencer(store).drain()
     assert_log_is(store, leaves)
     assert store.backlog().count == 0

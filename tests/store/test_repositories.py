@@ -33,7 +33,8 @@ if TYPE_CHECKING:  # tests are not a package; pytest loads this folder's conftes
 T0 = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
 BEIJING = timezone(timedelta(hours=8))
 OPERATOR_ONLY = {"applications", "status_index_counter", "trusted_issuers", "trust_decisions", "connectors"}
-DSP_TABLES = {"assets", "policies", "offers", "negotiations", "agreements", "transfers", "outbox", "process_events"}
+DSP_TABLES = {"assets", "policies", "offers", "negotiations", "agreements", "transfers", "outbox", "process_events",
+              "ledger_receipts"}
 
 T = TypeVar("T")
 

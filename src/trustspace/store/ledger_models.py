@@ -4,11 +4,15 @@ Five tables:
 - ``ledger_pending``: statements the operator has receipted but not yet given an index. A row leaves this
   table in the same transaction that integrates it, so every receipted statement is in exactly one of
   ``ledger_pending`` and ``ledger_entries`` at any commit.
-- ``ledger_entries``: the log itself, ``idx`` contiguous from 0 (never reused), with the subject ids copied
-  out of the statement so that searches use indexes instead of parsing JSON.
+- ``ledger_entries``: the log itself, ``idx`` contiguous from 0 (never reused; on SQLite the rowid), with the
+  subject ids copied out of the statement so that searches use indexes instead of parsing JSON. A leaf hash
+  is found through an index on its first 8 bytes (``leaf_key``), then compared whole: a unique index on the
+  random 32-byte hashes made every batch rewrite thousands of scattered index pages. A leaf is logged at most
+  once all the same: ``ledger_pending.leaf_hash`` is unique and the sequencer drops a pending leaf that is
+  already logged.
 - ``ledger_nodes``: the hash of every complete subtree ``(level, idx)`` above the leaves (level 0, the leaf
   hashes, is ``ledger_entries.leaf_hash``: not stored twice). Complete subtrees never change, so rows are only
-  ever inserted, and any proof is O(log n) point reads.
+  ever inserted, and any proof is O(log n) point reads. On SQLite a ``WITHOUT ROWID`` table: one B-tree.
 - ``ledger_checkpoints``: every signed tree head, kept forever (a verifier may hold any of them).
 - ``ledger_cosignatures``: witness cosignature lines per checkpoint, one per witness public key.
 
@@ -19,7 +23,19 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, Index, LargeBinary, SmallInteger, UniqueConstraint
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    ColumnElement,
+    ColumnExpressionArgument,
+    ForeignKey,
+    Index,
+    LargeBinary,
+    SmallInteger,
+    UniqueConstraint,
+    func,
+    literal_column,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from trustspace.store.models import BigIntId, OperatorBase
@@ -42,6 +58,15 @@ class LedgerPendingRow(OperatorBase):
     received_at: Mapped[datetime]
 
 
+LEAF_KEY_BYTES = 8
+
+
+def leaf_key(leaf_hash: ColumnExpressionArgument[bytes]) -> ColumnElement[bytes]:
+    """The first 8 bytes of a leaf hash, the key of ``ix_ledger_entries_leaf_key``. The constants are literal,
+    as in the index: SQLite and PostgreSQL only use an expression index for the very same expression."""
+    return func.substr(leaf_hash, literal_column("1"), literal_column(str(LEAF_KEY_BYTES)), type_=LargeBinary)
+
+
 class LedgerEntryRow(OperatorBase):
     __tablename__ = "ledger_entries"
     __table_args__ = (
@@ -52,8 +77,8 @@ class LedgerEntryRow(OperatorBase):
         Index("ix_ledger_entries_statement_time", "statement_time"),
     )
 
-    idx: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
-    leaf_hash: Mapped[bytes] = mapped_column(LargeBinary, unique=True)
+    idx: Mapped[int] = mapped_column(BigIntId, primary_key=True, autoincrement=False)
+    leaf_hash: Mapped[bytes] = mapped_column(LargeBinary)
     entry: Mapped[str]
     submitter: Mapped[str]
     event_type: Mapped[str]
@@ -67,9 +92,12 @@ class LedgerEntryRow(OperatorBase):
     integrated_at: Mapped[datetime]
 
 
+Index("ix_ledger_entries_leaf_key", leaf_key(LedgerEntryRow.leaf_hash))
+
+
 class LedgerNodeRow(OperatorBase):
     __tablename__ = "ledger_nodes"
-    __table_args__ = (CheckConstraint("level >= 1", name="above_leaves"),)
+    __table_args__ = (CheckConstraint("level >= 1", name="above_leaves"), {"sqlite_with_rowid": False})
 
     level: Mapped[int] = mapped_column(SmallInteger, primary_key=True, autoincrement=False)
     idx: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)

@@ -4,8 +4,10 @@ Reads and submissions are one short transaction each. Integration goes through `
 transaction that holds the sequencer lock (PostgreSQL advisory lock; SQLite's ``BEGIN IMMEDIATE`` already
 serialises writers), so two operator replicas sharing a database never hand out the same index.
 
-Integration copies pending rows into the log with ``INSERT ... SELECT`` and ``row_number()``: the statement
-text never makes a round trip through Python, which only needs the leaf hashes to extend the tree.
+Integration copies pending rows into the log with ``INSERT ... SELECT`` (index = pending id shifted, or
+``row_number()`` when the ids have gaps): the statement text never makes a round trip through Python, which
+only needs the leaf hashes to extend the tree. What a batch costs at 10^6 entries is in bench/RESULTS.md
+(ledger_append).
 """
 
 from __future__ import annotations
@@ -18,8 +20,10 @@ from typing import Any, cast
 from sqlalchemy import (
     BigInteger,
     ColumnElement,
+    Connection,
     Row,
     Table,
+    and_,
     any_,
     bindparam,
     func,
@@ -35,11 +39,13 @@ from sqlalchemy.orm import Session
 
 from trustspace.store.db import Database
 from trustspace.store.ledger_models import (
+    LEAF_KEY_BYTES,
     LedgerCheckpointRow,
     LedgerCosignatureRow,
     LedgerEntryRow,
     LedgerNodeRow,
     LedgerPendingRow,
+    leaf_key,
 )
 from trustspace.store.ledger_records import (
     EntryQuery,
@@ -84,24 +90,41 @@ def _cosignature(row: LedgerCosignatureRow) -> StoredCosignature:
 
 
 def _read_nodes(session: Session, nodes: Iterable[Node]) -> dict[Node, bytes]:
-    """At most two round trips for all O(log n) nodes of a proof, each found through a primary key."""
+    """At most two round trips for all O(log n) nodes of a proof, each found through a primary key.
+
+    Plain SQL through the driver: building the statement with SQLAlchemy (a new ``text()`` and two bound
+    parameters per node for every proof) cost more than the reads themselves."""
     wanted = sorted(set(nodes))
     leaves = [idx for level, idx in wanted if level == 0]
     inner = [node for node in wanted if node[0] > 0]
     found: dict[Node, bytes] = {}
+    connection = session.connection()
+    mark = _placeholder(connection)
     if leaves:
-        by_index = select(LedgerEntryRow.idx, LedgerEntryRow.leaf_hash).where(LedgerEntryRow.idx.in_(leaves))
-        found.update(((0, idx), bytes(hashed)) for idx, hashed in session.execute(by_index))
+        marks = ", ".join([mark] * len(leaves))
+        by_index = f"SELECT idx, leaf_hash FROM ledger_entries WHERE idx IN ({marks})"  # noqa: S608 - placeholders
+        found.update(((0, idx), bytes(hashed)) for idx, hashed in connection.exec_driver_sql(by_index, tuple(leaves)))
     if inner:
         # One OR of primary-key equalities: SQLite plans ``(level, idx) IN (VALUES ...)`` as a full table scan
         # (85 ms at 10^6 nodes), while each ``level = ? AND idx = ?`` term is an index lookup on both engines.
-        terms = " OR ".join(f"(level = :l{k} AND idx = :i{k})" for k in range(len(inner)))
-        params: dict[str, int] = {}
-        for k, (level, idx) in enumerate(inner):
-            params[f"l{k}"], params[f"i{k}"] = level, idx
-        by_node = text(f"SELECT level, idx, hash FROM ledger_nodes WHERE {terms}")  # noqa: S608 - only placeholders
-        found.update(((level, idx), bytes(hashed)) for level, idx, hashed in session.execute(by_node, params))
+        terms = " OR ".join([f"(level = {mark} AND idx = {mark})"] * len(inner))
+        by_node = f"SELECT level, idx, hash FROM ledger_nodes WHERE {terms}"  # noqa: S608 - only placeholders
+        params = tuple(number for node in inner for number in node)
+        found.update(((level, idx), bytes(hashed))
+                     for level, idx, hashed in connection.exec_driver_sql(by_node, params))
     return found
+
+
+def _placeholder(connection: Connection) -> str:
+    """The driver's positional parameter marker, for statements given to it as they are."""
+    return "?" if connection.dialect.paramstyle == "qmark" else "%s"
+
+
+def _logged_leaf(hashed: bytes | ColumnElement[bytes]) -> ColumnElement[bool]:
+    """``ledger_entries.leaf_hash = hashed``, found through the index on the hash's first 8 bytes."""
+    e = LedgerEntryRow
+    key = hashed[:LEAF_KEY_BYTES] if isinstance(hashed, bytes) else leaf_key(hashed)
+    return and_(leaf_key(e.leaf_hash) == key, e.leaf_hash == hashed)
 
 
 def _tree_size(session: Session) -> int:
@@ -112,6 +135,36 @@ def _insert_ignoring(session: Session, table: Any, values: Mapping[str, Any], ke
     """``INSERT ... ON CONFLICT (key) DO NOTHING``: a racing duplicate is skipped, not an error."""
     dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
     return dialect.insert(table).values(**values).on_conflict_do_nothing(index_elements=[key])
+
+
+# SQLite settings for the statements of one batch, restored before its commit (the pooled connection goes back
+# as it came):
+_BATCH_PRAGMAS = {
+    # A batch at 10^6 entries dirties some 50 MB of pages (its rows, and scattered pages of the leaf-key index):
+    # the default 2 MB cache spilled them to the WAL in the middle of the transaction and read them back.
+    "cache_size": -64 * 1024,
+    # SQLite built with SECURE_DELETE (Debian's is) zeroes and writes every page that deleting the integrated
+    # pending rows frees: one more page of WAL per page of statements. Those rows are copies of entries every
+    # member can read; FAST still clears them in pages written anyway, and skips the extra writes.
+    "secure_delete": "FAST",
+}
+
+
+@contextmanager
+def _batch_pragmas(session: Session) -> Iterator[None]:
+    saved = {name: session.execute(text(f"PRAGMA {name}")).scalar_one() for name in _BATCH_PRAGMAS}
+    for name, value in _BATCH_PRAGMAS.items():
+        session.execute(text(f"PRAGMA {name} = {value}"))
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            session.execute(text(f"PRAGMA {name} = {value}"))
+
+
+def _contiguous(ids: Sequence[int]) -> bool:
+    """Whether the ascending ``ids`` have no gap."""
+    return ids[-1] - ids[0] + 1 == len(ids)
 
 
 class Sequencing:
@@ -130,11 +183,15 @@ class Sequencing:
     def pending(self, limit: int) -> list[PendingLeaf]:
         """The oldest pending rows, each marked if its leaf is already logged (a submission that raced an
         earlier batch on PostgreSQL can queue one: it must be dropped, never logged twice)."""
-        p, e = LedgerPendingRow, LedgerEntryRow
-        query = (select(p.id, p.leaf_hash, e.idx).outerjoin(e, e.leaf_hash == p.leaf_hash)
-                 .order_by(p.id).limit(limit))
-        return [PendingLeaf(row_id, bytes(hashed), idx is not None)
-                for row_id, hashed, idx in self._session.execute(query)]
+        oldest = (select(_PENDING.c.id, _PENDING.c.leaf_hash).order_by(_PENDING.c.id).limit(limit)
+                  .subquery("oldest"))
+        # A correlated EXISTS: one leaf-key index probe per pending row. As a join, PostgreSQL (which cannot
+        # know that the leaf key is as selective as the hash) hashed the whole log instead, 1.5 s at 10^6 entries.
+        logged = select(_ENTRY.c.idx).where(_logged_leaf(oldest.c.leaf_hash)).exists()
+        query = select(oldest.c.id, oldest.c.leaf_hash, logged).order_by(oldest.c.id)
+        # Core on the connection: the ORM's result wrapping would cost more than the query, once per row.
+        return [PendingLeaf(row_id, bytes(hashed), bool(found))
+                for row_id, hashed, found in self._session.connection().execute(query).all()]
 
     def drop_pending(self, ids: Sequence[int]) -> None:
         """Delete some pending rows (rare, and few: those found already logged)."""
@@ -143,33 +200,45 @@ class Sequencing:
     def _among(self, ids: Sequence[int]) -> ColumnElement[bool]:
         """``pending.id IN ids`` for a batch, without binding thousands of parameters.
 
-        PostgreSQL: one array parameter. SQLite: the id range, which holds exactly the batch because the batch
-        is the oldest pending rows (minus any dropped before) and ``BEGIN IMMEDIATE`` keeps other writers out
-        until commit; ``append`` still checks the count it moved.
+        Contiguous ids (the rule on SQLite, whose new rowid is the largest plus one): their range, which can
+        hold no other row. Otherwise PostgreSQL gets one array parameter (a submission that commits during the
+        batch may have taken an id inside the range), and SQLite still the range, which holds exactly the batch
+        because the batch is the oldest pending rows (minus any dropped before) and ``BEGIN IMMEDIATE`` keeps
+        other writers out until commit. ``append`` checks the count it moved all the same.
         """
-        if self._postgres:
+        if self._postgres and not _contiguous(ids):
             return _PENDING.c.id == any_(bindparam("ids", list(ids), type_=postgresql.ARRAY(BigInteger)))
-        return _PENDING.c.id.between(min(ids), max(ids))
+        return _PENDING.c.id.between(ids[0], ids[-1])
 
     def append(self, base: int, ids: Sequence[int], integrated_at: datetime) -> None:
         """Move the pending rows ``ids`` (ascending) into the log at indices ``base, base + 1, ...``."""
-        index = (literal(base) + func.row_number().over(order_by=_PENDING.c.id) - 1).label("idx")
+        if _contiguous(ids):
+            # The index is the id shifted: no window over the batch (SQLite sorted every row, statement text
+            # included, into a temporary table to number them).
+            index = (_PENDING.c.id + literal(base - ids[0], BigInteger())).label("idx")
+        else:
+            index = (literal(base) + func.row_number().over(order_by=_PENDING.c.id) - 1).label("idx")
         when = literal(integrated_at, UtcDateTime()).label("integrated_at")
-        rows = select(index, *(_PENDING.c[name] for name in _COPIED), when).where(self._among(ids))
+        among = self._among(ids)
+        rows = select(index, *(_PENDING.c[name] for name in _COPIED), when).where(among)
         self._session.execute(insert(_ENTRY).from_select(["idx", *_COPIED, "integrated_at"], rows))
         # Not the rowcount (psycopg reports -1 for INSERT ... SELECT): the log's new end, one primary-key lookup.
         end = self._session.scalar(select(func.max(LedgerEntryRow.idx)))
         if end is None or end + 1 != base + len(ids):
             # Someone took or added rows under the lock: better no batch than a gap or a stray entry.
             raise RuntimeError(f"expected the log to end at {base + len(ids) - 1} after this batch, not at {end}")
-        self._session.execute(_PENDING.delete().where(self._among(ids)))
+        self._session.execute(_PENDING.delete().where(among))
 
     def add_nodes(self, nodes: Sequence[tuple[int, int, bytes]]) -> None:
         """Store completed subtrees; level 0 is skipped, as the leaf hashes are already in the entries."""
-        rows = [{"level": level, "idx": idx, "hash": hashed} for level, idx, hashed in nodes if level > 0]
+        rows = [node for node in nodes if node[0] > 0]
         if rows:
-            # Core executemany on the connection: the ORM's bulk path costs more than the insert itself.
-            self._session.connection().execute(insert(_NODE), rows)
+            # The driver's executemany with plain tuples: SQLAlchemy's per-row parameter processing cost three
+            # times the insert itself (integers and bytes need no conversion on either driver).
+            connection = self._session.connection()
+            mark = _placeholder(connection)
+            connection.exec_driver_sql(
+                f"INSERT INTO ledger_nodes (level, idx, hash) VALUES ({mark}, {mark}, {mark})", rows)  # noqa: S608
 
     def add_checkpoint(self, checkpoint: StoredCheckpoint) -> None:
         self._session.execute(insert(LedgerCheckpointRow).values(
@@ -191,7 +260,7 @@ class SqlLedgerStore:
         """Queue a statement for integration, or say when the same leaf was first received."""
         with self._db.transaction() as session:
             found = session.execute(select(LedgerEntryRow.idx, LedgerEntryRow.received_at).where(
-                LedgerEntryRow.leaf_hash == new.leaf_hash)).first()
+                _logged_leaf(new.leaf_hash))).first()
             if found is not None:
                 return Submitted(found.received_at, created=False, index=found.idx)
             values = {name: getattr(new, name) for name in _COPIED}
@@ -202,8 +271,7 @@ class SqlLedgerStore:
             first = session.scalar(select(LedgerPendingRow.received_at).where(
                 LedgerPendingRow.leaf_hash == new.leaf_hash))
             if first is None:  # integrated between our two statements (PostgreSQL, read committed)
-                first = session.scalar(select(LedgerEntryRow.received_at).where(
-                    LedgerEntryRow.leaf_hash == new.leaf_hash))
+                first = session.scalar(select(LedgerEntryRow.received_at).where(_logged_leaf(new.leaf_hash)))
             assert first is not None
             return Submitted(first, created=False)
 
@@ -221,7 +289,10 @@ class SqlLedgerStore:
         with self._db.transaction() as session:
             if self.dialect == "postgresql":
                 session.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": _SEQUENCER_LOCK_ID})
-            yield Sequencing(session)
+                yield Sequencing(session)
+            else:
+                with _batch_pragmas(session):
+                    yield Sequencing(session)
 
     def add_first_checkpoint(self, checkpoint: StoredCheckpoint) -> None:
         """Store the checkpoint of the empty log if the log has none yet (every replica may try at start)."""
@@ -247,7 +318,7 @@ class SqlLedgerStore:
 
     def entry_by_leaf(self, leaf_hash: bytes) -> LedgerEntry | None:
         with self._db.reading() as session:
-            row = session.scalar(select(LedgerEntryRow).where(LedgerEntryRow.leaf_hash == leaf_hash))
+            row = session.scalar(select(LedgerEntryRow).where(_logged_leaf(leaf_hash)))
             return None if row is None else _entry(row)
 
     def search(self, query: EntryQuery) -> list[LedgerEntry]:

@@ -9,9 +9,10 @@ frontier holds at most 64 hashes, whatever the size of the log.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import hashlib
+from collections.abc import Callable, Iterable, Sequence
 
-from trustspace.ledger.merkle import EMPTY_ROOT, HASH_SIZE, node_hash, perfect_nodes
+from trustspace.ledger.merkle import EMPTY_ROOT, HASH_SIZE, NODE_PREFIX, node_hash, perfect_nodes
 
 StoredNode = tuple[int, int, bytes]
 """``(level, index, hash)`` of a complete subtree, as the node table stores it."""
@@ -49,6 +50,24 @@ class Frontier:
             completed.append((level, position, hashed))
         self._hashes.append(hashed)
         self.size += 1
+        return completed
+
+    def extend(self, leaf_hashes: Iterable[bytes]) -> list[StoredNode]:
+        """Add leaves; return the nodes above the leaves that they complete (what a batch stores), in order.
+
+        ``append`` for a whole batch, with the loop's lookups hoisted: it runs once per logged entry."""
+        hashes, position = self._hashes, self.size
+        completed: list[StoredNode] = []
+        pop, push, keep, prefix, sha256 = hashes.pop, hashes.append, completed.append, NODE_PREFIX, hashlib.sha256
+        for hashed in leaf_hashes:
+            level, index = 0, position
+            while index & 1:
+                hashed = sha256(prefix + pop() + hashed).digest()
+                level, index = level + 1, index >> 1
+                keep((level, index, hashed))
+            push(hashed)
+            position += 1
+        self.size = position
         return completed
 
     def root(self) -> bytes:
