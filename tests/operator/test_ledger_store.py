@@ -217,6 +217,18 @@ def test_resubmission_is_idempotent_before_and_after_integration(db: Database) -
     assert store.backlog().count == 0
 
 
+def test_a_batch_queues_in_one_transaction_with_the_same_answers_as_one_by_one(db: Database) -> None:
+    store = SqlLedgerStore(db)
+    logged, repeated = new_entry(1), new_entry(2)
+    store.add_pending(logged)
+    sequencer(store).drain()
+    fresh = new_entry(3)
+    answers = store.add_pending_many([logged, repeated, fresh, replace(repeated, received_at=T0 + timedelta(hours=1))])
+    assert [(a.created, a.index) for a in answers] == [(False, 0), (True, None), (True, None), (False, None)]
+    assert answers[3].received_at == T0, "a repeat inside the batch keeps the first time"
+    assert store.backlog().count == 2
+
+
 def test_search_filters_by_subject_time_and_cursor(db: Database) -> None:
     store = SqlLedgerStore(db)
     for n in range(12):

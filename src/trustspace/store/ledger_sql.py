@@ -131,6 +131,23 @@ def _tree_size(session: Session) -> int:
     return int(session.scalar(select(func.coalesce(func.max(LedgerCheckpointRow.size), 0))) or 0)
 
 
+def _add_pending(session: Session, new: NewEntry) -> Submitted:
+    found = session.execute(select(LedgerEntryRow.idx, LedgerEntryRow.received_at).where(
+        _logged_leaf(new.leaf_hash))).first()
+    if found is not None:
+        return Submitted(found.received_at, created=False, index=found.idx)
+    values = {name: getattr(new, name) for name in _COPIED}
+    added = session.execute(_insert_ignoring(session, LedgerPendingRow, values, "leaf_hash")
+                            .returning(LedgerPendingRow.id)).first()
+    if added is not None:
+        return Submitted(new.received_at, created=True)
+    first = session.scalar(select(LedgerPendingRow.received_at).where(LedgerPendingRow.leaf_hash == new.leaf_hash))
+    if first is None:  # integrated between our two statements (PostgreSQL, read committed)
+        first = session.scalar(select(LedgerEntryRow.received_at).where(_logged_leaf(new.leaf_hash)))
+    assert first is not None
+    return Submitted(first, created=False)
+
+
 def _insert_ignoring(session: Session, table: Any, values: Mapping[str, Any], key: str) -> Any:
     """``INSERT ... ON CONFLICT (key) DO NOTHING``: a racing duplicate is skipped, not an error."""
     dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
@@ -259,21 +276,12 @@ class SqlLedgerStore:
     def add_pending(self, new: NewEntry) -> Submitted:
         """Queue a statement for integration, or say when the same leaf was first received."""
         with self._db.transaction() as session:
-            found = session.execute(select(LedgerEntryRow.idx, LedgerEntryRow.received_at).where(
-                _logged_leaf(new.leaf_hash))).first()
-            if found is not None:
-                return Submitted(found.received_at, created=False, index=found.idx)
-            values = {name: getattr(new, name) for name in _COPIED}
-            added = session.execute(_insert_ignoring(session, LedgerPendingRow, values, "leaf_hash")
-                                    .returning(LedgerPendingRow.id)).first()
-            if added is not None:
-                return Submitted(new.received_at, created=True)
-            first = session.scalar(select(LedgerPendingRow.received_at).where(
-                LedgerPendingRow.leaf_hash == new.leaf_hash))
-            if first is None:  # integrated between our two statements (PostgreSQL, read committed)
-                first = session.scalar(select(LedgerEntryRow.received_at).where(_logged_leaf(new.leaf_hash)))
-            assert first is not None
-            return Submitted(first, created=False)
+            return _add_pending(session, new)
+
+    def add_pending_many(self, entries: Sequence[NewEntry]) -> list[Submitted]:
+        """``add_pending`` for each, in order, in one transaction (one commit for a whole batch)."""
+        with self._db.transaction() as session:
+            return [_add_pending(session, new) for new in entries]
 
     def backlog(self) -> PendingBacklog:
         with self._db.reading() as session:

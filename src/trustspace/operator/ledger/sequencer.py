@@ -25,6 +25,8 @@ from trustspace.store.ledger_sql import Sequencing, SqlLedgerStore
 
 log = logging.getLogger("trustspace.operator.ledger")
 
+# How long a woken sequencer waits for more submissions before it integrates: far below any promised delay.
+DEFAULT_GATHER = 0.05
 DEFAULT_BATCH_SIZE = 20_000
 """Chosen by measurement (bench/ledger_append.py at 10^6 entries, SQLite, bench/RESULTS.md): each batch pays a
 commit and rewrites scattered pages of the leaf-key index however few entries it brings, so larger batches
@@ -35,11 +37,12 @@ batch holds SQLite's write lock for its ~0.7 s: other writers wait that long whi
 class Sequencer:
     def __init__(
         self, store: SqlLedgerStore, signer: NoteSigner, clock: Clock, *,
-        batch_size: int = DEFAULT_BATCH_SIZE, interval: float = 0.2,
+        batch_size: int = DEFAULT_BATCH_SIZE, interval: float = 0.2, gather: float = DEFAULT_GATHER,
     ) -> None:
-        if batch_size < 1 or interval <= 0:
-            raise ValueError("the sequencer needs a positive batch size and interval")
+        if batch_size < 1 or interval <= 0 or gather < 0:
+            raise ValueError("the sequencer needs a positive batch size and interval, and a gather time >= 0")
         self.store, self.signer, self.clock = store, signer, clock
+        self.gather = gather
         self.batch_size, self.interval = batch_size, interval
         self.before_commit: Callable[[int], None] | None = None
         """Called inside the batch transaction after every write, with the batch size: a test hook to crash
@@ -74,10 +77,15 @@ class Sequencer:
         failures = 0
         while not self._stop.is_set():
             # After failures (database down...), back off instead of logging a trace five times a second.
-            self._wake.wait(min(30.0, self.interval * 2**failures))
+            woken = self._wake.wait(min(30.0, self.interval * 2**failures))
+            if woken and self.gather:
+                # Let a burst of submissions share one batch: one commit, one checkpoint, one witnessing round.
+                self._stop.wait(self.gather)
             self._wake.clear()
             try:
-                self.drain()
+                # Unwoken rounds catch what another replica received; an empty log costs a read, not a write.
+                if woken or failures or self.store.backlog().count:
+                    self.drain()
                 failures = 0
             except Exception:
                 # The batch rolled back; the frontier is reloaded next time. Keep the thread alive.

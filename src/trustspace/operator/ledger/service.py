@@ -32,7 +32,14 @@ from trustspace.operator.ledger.errors import NotIntegrated, NotYourStatement, U
 from trustspace.operator.ledger.receipts import new_receipt, sign_receipt
 from trustspace.operator.ledger.sequencer import DEFAULT_BATCH_SIZE, Sequencer
 from trustspace.operator.ledger.witnesses import check_cosignature
-from trustspace.store.ledger_records import EntryQuery, LedgerEntry, NewEntry, StoredCheckpoint, StoredCosignature
+from trustspace.store.ledger_records import (
+    EntryQuery,
+    LedgerEntry,
+    NewEntry,
+    StoredCheckpoint,
+    StoredCosignature,
+    Submitted,
+)
 from trustspace.store.ledger_sql import Node, SqlLedgerStore
 
 log = logging.getLogger("trustspace.operator.ledger")
@@ -114,37 +121,57 @@ class LedgerService:
         Submitting the same statement again returns the same receipt (Ed25519 signing is deterministic and
         the first ``receivedAt`` is kept) and queues nothing.
         """
+        new = self._checked(signed, caller)
+        submitted = self.store.add_pending(new)
+        self._queued([new], [submitted])
+        return self.receipt(new.leaf_hash, submitted.received_at), submitted.created
+
+    def submit_many(self, statements: Sequence[Mapping[str, Any]], caller: str) -> list[Submission]:
+        """Each statement checked and receipted as ``submit`` does, in order, all queued in one transaction;
+        a statement the caller got wrong is answered alone and does not refuse the others. Anything else (the
+        database down) fails them all."""
+        checked: list[NewEntry | TrustSpaceError] = []
+        for signed in statements:
+            try:
+                checked.append(self._checked(signed, caller))
+            except TrustSpaceError as exc:
+                if exc.status >= 500:
+                    raise
+                checked.append(exc)
+        fresh = [item for item in checked if isinstance(item, NewEntry)]
+        submitted = self.store.add_pending_many(fresh) if fresh else []
+        outcomes = iter(submitted)
+        results: list[Submission] = []
+        for item in checked:
+            if isinstance(item, TrustSpaceError):
+                results.append(Submission(item.status, None, item))
+                continue
+            done = next(outcomes)
+            results.append(Submission(201 if done.created else 200, self.receipt(item.leaf_hash, done.received_at),
+                                      None))
+        self._queued(fresh, submitted)
+        return results
+
+    def _checked(self, signed: Mapping[str, Any], caller: str) -> NewEntry:
         data = leaf_data(signed)  # size limit first: no signature work for a body that cannot go in
         if signed.get("submitter") != caller:
             # Before signature checks, so a member cannot make the operator resolve other parties' DIDs.
             raise NotYourStatement(f"the statement's submitter must be you ({caller})", field="submitter")
         statement = verify_statement(signed, self._key_for)
-        hashed = leaf_hash(data)
         subjects = statement.subjects
-        submitted = self.store.add_pending(NewEntry(
-            leaf_hash=hashed, entry=data.decode("utf-8"), submitter=statement.submitter, event_type=statement.type,
-            participant=subjects.participant, agreement=subjects.agreement, process=subjects.process,
-            product=subjects.product, statement_time=statement.at, received_at=self.clock.now(),
-        ))
-        if submitted.created:
-            self.sequencer.wake()
-            log.info("ledger statement %s from %s receipted", statement.type, caller)
-        return self.receipt(hashed, submitted.received_at), submitted.created
+        return NewEntry(
+            leaf_hash=leaf_hash(data), entry=data.decode("utf-8"), submitter=statement.submitter,
+            event_type=statement.type, participant=subjects.participant, agreement=subjects.agreement,
+            process=subjects.process, product=subjects.product, statement_time=statement.at,
+            received_at=self.clock.now(),
+        )
 
-    def submit_many(self, statements: Sequence[Mapping[str, Any]], caller: str) -> list[Submission]:
-        """Each statement checked and receipted as ``submit`` does, in order; a statement the caller got wrong
-        is answered alone and does not refuse the others. Anything else (the database down) fails them all."""
-        results: list[Submission] = []
-        for signed in statements:
-            try:
-                receipt, created = self.submit(signed, caller)
-            except TrustSpaceError as exc:
-                if exc.status >= 500:
-                    raise
-                results.append(Submission(exc.status, None, exc))
-            else:
-                results.append(Submission(201 if created else 200, receipt, None))
-        return results
+    def _queued(self, entries: Sequence[NewEntry], outcomes: Sequence[Submitted]) -> None:
+        created = [entry for entry, outcome in zip(entries, outcomes, strict=True) if outcome.created]
+        if created:
+            self.sequencer.wake()
+            for entry in created:
+                log.info("ledger statement %s from %s receipted", entry.event_type, entry.submitter)
 
     def submit_local(self, signed: Mapping[str, Any]) -> dict[str, Any]:
         """Queue a statement the operator signed itself (membership decisions...); returns its receipt."""
