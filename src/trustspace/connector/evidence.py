@@ -36,10 +36,6 @@ LEDGER_PATH = "/v1/ledger/entries"
 _IDENTIFIER: TypeAdapter[str] = TypeAdapter(Identifier)
 
 
-def is_ledger_message(url: str) -> bool:
-    return url.endswith(LEDGER_PATH)
-
-
 def listing_document(offer: OfferRecord, asset: Asset, policy: PolicyRecord, provider: str) -> dict[str, Any]:
     """What a product listing's ``payloadDigest`` covers: the offer as our catalog shows it and the product's
     description. Never the data address: it may hold credentials, and a digest of a short password is as good
@@ -142,35 +138,26 @@ class EvidencingDspStore(SqlDspStore):
                                None, negotiation.asset_id)
         return super().create_negotiation(negotiation, [*outbox, *evidence], detail)
 
-    def transition_negotiation(self, negotiation_id: str, expected_state: str, new_state: str, change: Change,
-                               outbox: list[NewOutboxMessage], detail: str) -> Negotiation:
-        evidence: list[NewOutboxMessage] = []
-        current = self.get_negotiation(negotiation_id) if self.recorder and new_state != expected_state else None
-        if current is not None and self.recorder is not None:
-            agreement = change.agreement
-            evidence = self._state("negotiation", current.id, new_state, current.counter_party,
-                                   agreement.id if agreement else current.agreement_id, current.asset_id)
-            if agreement is not None:
-                evidence.append(_under_ledger(self.recorder.agreement(current.id, agreement.document,
-                                                                      current.counter_party)))
-        return super().transition_negotiation(negotiation_id, expected_state, new_state, change,
-                                              [*outbox, *evidence], detail)
+    def state_evidence(self, before: Negotiation | TransferRecord, new_state: str,
+                       change: Change) -> list[NewOutboxMessage]:
+        """Called by the store inside the move's transaction, with the process as it stands under its lock."""
+        if self.recorder is None:
+            return []
+        if isinstance(before, TransferRecord):
+            return self._state("transfer", before.id, new_state, before.counter_party, before.agreement_id, None)
+        agreement = change.agreement
+        evidence = self._state("negotiation", before.id, new_state, before.counter_party,
+                               agreement.id if agreement else before.agreement_id, before.asset_id)
+        if agreement is not None:
+            evidence.append(_under_ledger(self.recorder.agreement(before.id, agreement.document,
+                                                                  before.counter_party)))
+        return evidence
 
     def create_transfer(self, transfer: TransferRecord, outbox: list[NewOutboxMessage],
                         detail: str) -> tuple[TransferRecord, bool]:
         evidence = self._state("transfer", transfer.id, transfer.state, transfer.counter_party,
                                transfer.agreement_id, None)
         return super().create_transfer(transfer, [*outbox, *evidence], detail)
-
-    def transition_transfer(self, transfer_id: str, expected_state: str, new_state: str, change: Change,
-                            outbox: list[NewOutboxMessage], detail: str) -> TransferRecord:
-        evidence: list[NewOutboxMessage] = []
-        current = self.get_transfer(transfer_id) if self.recorder and new_state != expected_state else None
-        if current is not None:
-            evidence = self._state("transfer", current.id, new_state, current.counter_party,
-                                   current.agreement_id, None)
-        return super().transition_transfer(transfer_id, expected_state, new_state, change, [*outbox, *evidence],
-                                           detail)
 
     def pending_evidence(self) -> list[OutboxMessage]:
         return [m for m in self.pending_outbox() if m.process_id.startswith(LEDGER_PREFIX)]

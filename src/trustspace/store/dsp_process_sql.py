@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from trustspace.core.errors import Conflict, NotFound, ValidationFailed
 from trustspace.store import dsp_mapping as rows
 from trustspace.store.dsp_interfaces import ProcessStore, StateOf
-from trustspace.store.dsp_models import AgreementRow, NegotiationRow, TransferRow
+from trustspace.store.dsp_models import AgreementRow, NegotiationRow, OutboxRow, TransferRow
 from trustspace.store.dsp_outbox_sql import OutboxSql, write_event, write_outbox
 from trustspace.store.dsp_records import Agreement, Change, Negotiation, NewOutboxMessage, TransferRecord
 
@@ -68,6 +68,7 @@ class SqlProcessStore(OutboxSql, ProcessStore):
         queued = rows.outbox_rows(outbox, now)
         with self._db.transaction() as session:
             row = _locked(session, NegotiationRow, negotiation_id, expected_state)
+            queued += self._moved(rows.negotiation(row), new_state, change, now)
             _apply_common(row, new_state, change, now)
             if agreement is not None:
                 row.agreement_id = agreement.id
@@ -137,6 +138,7 @@ class SqlProcessStore(OutboxSql, ProcessStore):
         queued = rows.outbox_rows(outbox, now)
         with self._db.transaction() as session:
             row = _locked(session, TransferRow, transfer_id, expected_state)
+            queued += self._moved(rows.transfer(row), new_state, change, now)
             _apply_common(row, new_state, change, now)
             if change.data_address is not None:
                 row.data_address = change.data_address
@@ -146,6 +148,18 @@ class SqlProcessStore(OutboxSql, ProcessStore):
             return rows.transfer(row)
 
     # --- both kinds ---------------------------------------------------------------------------------
+
+    def _moved(self, before: Negotiation | TransferRecord, new_state: str, change: Change,
+               now: datetime) -> list[OutboxRow]:
+        """More messages to queue with a move, decided from the process as it stands under the row lock."""
+        if new_state == before.state:
+            return []
+        return rows.outbox_rows(self.state_evidence(before, new_state, change), now)
+
+    def state_evidence(self, before: Negotiation | TransferRecord, new_state: str,
+                       change: Change) -> list[NewOutboxMessage]:
+        """What a store with evidence queues about a process moving to ``new_state``; nothing here."""
+        return []
 
     def note_problem(self, process_kind: str, process_id: str, reason: str | None, at: datetime) -> None:
         negotiation = rows.check_kind(process_kind) == "negotiation"
