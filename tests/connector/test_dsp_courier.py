@@ -14,7 +14,6 @@ import pytest
 
 from trustspace.client.http import Signer
 from trustspace.connector.dsp.courier import MAX_BATCH, MAX_WAIT, Courier, evidence_wait
-from trustspace.connector.dsp.worker import _problem_text
 from trustspace.core.clock import FixedClock
 from trustspace.core.keys import SigningKey
 from trustspace.store.db import open_database
@@ -82,7 +81,7 @@ def ledger(request: pytest.FixtureRequest) -> Ledger:
 def courier(store: SqlDspStore, ledger: Ledger, clock: FixedClock) -> Iterator[Courier]:
     signer = Signer(SigningKey.generate(), "did:web:c.test", "did:web:c.test#key-1", clock)
     with httpx.Client(transport=httpx.MockTransport(ledger.handle)) as http:
-        yield Courier(store, http, signer, clock, _problem_text)
+        yield Courier(store, http, signer, clock)
 
 
 def queue(store: SqlDspStore, lane: str, *numbers: int) -> None:
@@ -112,7 +111,7 @@ def test_a_round_needs_one_request_per_full_batch() -> None:
     store = SqlDspStore(db, clock)
     signer = Signer(SigningKey.generate(), "did:web:c.test", "did:web:c.test#key-1", clock)
     with httpx.Client(transport=httpx.MockTransport(ledger.handle)) as http:
-        courier = Courier(store, http, signer, clock, _problem_text)
+        courier = Courier(store, http, signer, clock)
         for lane in range(MAX_BATCH + 10):
             queue(store, f"ledger:n-{lane}", lane)
         round_(store, courier, clock)
@@ -179,7 +178,7 @@ def test_an_unreadable_receipt_is_asked_for_again() -> None:
                                     else httpx.Response(201, text="ok"))
     with httpx.Client(transport=transport) as http:
         queue(store, "ledger:n-1", 1)
-        round_(store, Courier(store, http, signer, clock, _problem_text), clock)
+        round_(store, Courier(store, http, signer, clock), clock)
     assert store.receipts("n-1") == []
     assert len(store.pending_outbox("ledger:n-1")) == 1
     db.dispose()

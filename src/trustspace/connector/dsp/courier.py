@@ -19,13 +19,14 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
 import httpx
 
 from trustspace.client.http import Signer
+from trustspace.connector.dsp.wire import problem_text
 from trustspace.connector.evidence import LEDGER_PREFIX
 from trustspace.core.clock import Clock
 from trustspace.store.dsp_interfaces import ProcessStore
@@ -55,10 +56,8 @@ def evidence_wait(attempts: int) -> float:
 class Courier:
     """Sends claimed evidence messages; one call per worker round."""
 
-    def __init__(self, store: ProcessStore, http: httpx.Client, signer: Signer, clock: Clock,
-                 problem_text: Callable[[httpx.Response], str]) -> None:
+    def __init__(self, store: ProcessStore, http: httpx.Client, signer: Signer, clock: Clock) -> None:
         self.store, self.http, self.signer, self.clock = store, http, signer, clock
-        self._problem_text = problem_text
         self._one_by_one = False  # the ledger has no batch endpoint (an older operator)
 
     def deliver(self, messages: Sequence[OutboxMessage]) -> None:
@@ -89,7 +88,7 @@ class Courier:
             if results is not None:
                 return self._judged(batch, results)
             return self._all_later(batch, "the ledger answered a batch without one result per statement")
-        detail = f"the ledger answered {response.status_code}: {self._problem_text(response)}"
+        detail = f"the ledger answered {response.status_code}: {problem_text(response)}"
         if response.status_code in REFUSED_FOR_GOOD:
             return self._one_at_a_time(batch)  # the batch itself is refused: find the statement at fault
         return self._all_later(batch, detail)
@@ -141,7 +140,7 @@ class Courier:
             if receipt is None:
                 return self._later(message, "the ledger answered without a readable receipt")
             return Receipted(message.id, message.process_id.removeprefix(LEDGER_PREFIX), receipt)
-        detail = f"the ledger answered {response.status_code}: {self._problem_text(response)}"
+        detail = f"the ledger answered {response.status_code}: {problem_text(response)}"
         if response.status_code in REFUSED_FOR_GOOD:
             return self._drop(message, detail)
         return self._later(message, detail)

@@ -6,6 +6,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+import httpx
+
 from trustspace.protocol.errors import InvalidMessage
 from trustspace.protocol.schemas import validate
 from trustspace.store.dsp_records import Negotiation, NewOutboxMessage, TransferRecord
@@ -116,3 +118,15 @@ def read_data_address(address: dict[str, Any]) -> tuple[str, str | None]:
         if isinstance(prop, dict) and prop.get("name") == "authorization":
             token = str(prop.get("value"))
     return str(address.get("endpoint", "")), token
+
+
+def problem_text(response: httpx.Response) -> str:
+    """A counter-party's refusal in a few words: the DSP reason, or the problem's detail or title."""
+    try:
+        body = response.json()
+    except ValueError:
+        return response.text[:300]
+    if isinstance(body, dict):
+        reason = body.get("reason") or body.get("detail") or body.get("title")
+        return "; ".join(map(str, reason)) if isinstance(reason, list) else str(reason)
+    return str(body)[:300]

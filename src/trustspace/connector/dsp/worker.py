@@ -70,7 +70,7 @@ class Worker:
         self._next_expiry = 0.0
         self._prepare_ended: set[str] = set()
         self.http = httpx.Client(timeout=10.0)
-        self.courier = Courier(store, self.http, signer, clock, _problem_text)
+        self.courier = Courier(store, self.http, signer, clock)
 
     def wake(self) -> None:
         self._wake.set()
@@ -194,7 +194,7 @@ class Worker:
             self.store.mark_sent(message.id, self.clock.now())
             self._acknowledged(message, response)
             return True
-        detail = _problem_text(response)
+        detail = wire.problem_text(response)
         if response.status_code in TRANSIENT:
             self._failed(message, f"{message.url} answered {response.status_code}: {detail}")
             return False
@@ -332,14 +332,3 @@ def _leads_to(body: dict[str, Any]) -> str | None:
     if kind == "ContractNegotiationEventMessage":
         return bare_term(str(body.get("eventType")))
     return LEADS_TO.get(kind)
-
-
-def _problem_text(response: httpx.Response) -> str:
-    try:
-        body = response.json()
-    except ValueError:
-        return response.text[:300]
-    if isinstance(body, dict):
-        reason = body.get("reason") or body.get("detail") or body.get("title")
-        return "; ".join(map(str, reason)) if isinstance(reason, list) else str(reason)
-    return str(body)[:300]
