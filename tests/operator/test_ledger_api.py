@@ -203,6 +203,11 @@ def test_a_batch_needs_a_member_and_a_bounded_list(op: OperatorUnderTest, member
                              headers=stranger.headers(op.did, op.clock, with_credential=False))
     assert refused.status_code == 403
     assert submit_batch(op, member, []).status_code == 422
+    not_objects = submit_batch(op, member, [statement(member, op), "text"])
+    assert not_objects.status_code == 422 and not_objects.json()["field"].startswith("statements.1")
+    unlisted = op.client.post("/v1/ledger/entries/batch", json={"statement": []},
+                              headers=member.headers(op.did, op.clock))
+    assert unlisted.status_code == 422
     too_many = submit_batch(op, member, [statement(member, op, n) for n in range(51)])
     assert too_many.status_code == 422 and too_many.json()["field"] == "statements"
     assert op.client.app.state.ledger.store.backlog().count == 0  # type: ignore[attr-defined]
