@@ -52,6 +52,23 @@ def _pick(rng: random.Random, machine: ModuleType, messages: type[Enum], state: 
     return rng.choice(list(itertools.product(messages, Role)))
 
 
+def check_blame_split(machine: ModuleType, state: Any, message: Enum, sender: Role) -> None:
+    """An illegal move raises "you did it" when sent and "the peer did it" when received, in the same words."""
+    with pytest.raises(LocalProtocolError) as ours:
+        machine.send(sender, state, message)
+    with pytest.raises(RemoteProtocolError) as theirs:
+        machine.receive(sender.other, state, message)
+    assert not isinstance(ours.value, RemoteProtocolError)
+    assert not isinstance(theirs.value, LocalProtocolError)
+    assert str(ours.value) == str(theirs.value)  # same move, same words: only the blame differs
+    assert ours.value.code == theirs.value.code == "illegal-transition"
+
+
+def check_receive_mirrors_send(machine: ModuleType) -> None:
+    for (state, message, sender), target in machine.TRANSITIONS.items():
+        assert machine.send(sender, state, message) is machine.receive(sender.other, state, message) is target
+
+
 ARROW = re.compile(r"^(\[\*\]|\w+)\s*-+>\s*(\[\*\]|\w+)\s*(?::\s*([CP/]+))?\s*$")
 LABEL_ROLES = {"C": Role.CONSUMER, "P": Role.PROVIDER}
 
