@@ -20,7 +20,7 @@ from trustspace.core.clock import FixedClock
 from trustspace.core.errors import Conflict, NotFound, ValidationFailed
 from trustspace.protocol.negotiation import NegotiationState
 from trustspace.protocol.roles import Role
-from trustspace.store import dsp_process_sql
+from trustspace.store import dsp_core
 from trustspace.store.db import _alembic_config
 from trustspace.store.dsp_records import Asset, Change, OfferRecord, PolicyRecord
 from trustspace.store.dsp_sql import SqlDspStore
@@ -271,7 +271,7 @@ class TestDspRepositories:
         def crash(*args: object) -> None:
             raise RuntimeError("crash between the outbox insert and the event")
 
-        monkeypatch.setattr(dsp_process_sql, "write_event", crash)
+        monkeypatch.setattr(dsp_core, "add_event", crash)
         change = Change(agreement=agreement("p-1"), details={"x": 1})
         with pytest.raises(RuntimeError):
             store.transition_negotiation("p-1", "REQUESTED", "AGREED", change, [message("p-1")], "agreed")

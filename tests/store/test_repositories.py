@@ -303,6 +303,9 @@ class TestRepositories:
         assert (result.reason, result.decided_at) == ("breach of contract", at(10))
         assert result.credential_id == "urn:uuid:did:web:b.example:1"
         assert operator_store.revoked_status_indices() == [1]
+        assert operator_store.is_status_revoked(1)
+        assert not operator_store.is_status_revoked(0)  # approved, not revoked
+        assert not operator_store.is_status_revoked(7)  # never handed out
         assert operator_store.get_member("did:web:b.example") == result
 
     def test_revoke_unknown_or_not_approved(self, operator_store: SqlOperatorStore) -> None:

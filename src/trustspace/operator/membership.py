@@ -117,7 +117,7 @@ class MembershipService:
             index = int(status.get("statusListIndex", -1))
         except (TypeError, ValueError):
             return True
-        return index in set(self.store.revoked_status_indices())
+        return self.store.is_status_revoked(index)
 
     def status_list_credential(self) -> dict[str, Any]:
         bits = StatusList(STATUS_LIST_SIZE)

@@ -16,20 +16,15 @@ from trustspace.store.dsp_models import (
     AssetRow,
     NegotiationRow,
     OfferRow,
-    OutboxRow,
     PolicyRow,
-    ProcessEventRow,
     TransferRow,
 )
 from trustspace.store.dsp_records import (
     Agreement,
     Asset,
     Negotiation,
-    NewOutboxMessage,
     OfferRecord,
-    OutboxMessage,
     PolicyRecord,
-    ProcessEvent,
     TransferRecord,
 )
 
@@ -227,46 +222,3 @@ def transfer(row: TransferRow) -> TransferRecord:
         deadline_at=row.deadline_at,
         details=row.details,
     )
-
-
-# --- outbox and history ---------------------------------------------------------------------------------
-
-
-def outbox_rows(messages: list[NewOutboxMessage], now: datetime) -> list[OutboxRow]:
-    return [_outbox_row(message, now) for message in messages]
-
-
-def _outbox_row(message: NewOutboxMessage, now: datetime) -> OutboxRow:
-    """A new message: never tried, due at once."""
-    return OutboxRow(
-        process_kind=check_kind(message.process_kind, "outbox.process_kind"),
-        process_id=message.process_id,
-        url=message.url,
-        audience=message.audience,
-        body=document(message.body, "outbox.body"),
-        created_at=now,
-        attempts=0,
-        next_attempt_at=now,
-        lease_until=None,
-        sent_at=None,
-        last_error=None,
-    )
-
-
-def outbox_message(row: OutboxRow) -> OutboxMessage:
-    return OutboxMessage(
-        id=row.id,
-        process_kind=row.process_kind,
-        process_id=row.process_id,
-        url=row.url,
-        audience=row.audience,
-        body=row.body,
-        created_at=row.created_at,
-        attempts=row.attempts,
-        next_attempt_at=row.next_attempt_at,
-        last_error=row.last_error,
-    )
-
-
-def event(row: ProcessEventRow) -> ProcessEvent:
-    return ProcessEvent(row.id, row.process_kind, row.process_id, row.state, row.detail, row.at)

@@ -1,23 +1,25 @@
 """Negotiations, agreements and transfers: create them idempotently, move them under a row lock.
 
 Each create and each transition writes the process, its outbox messages and one event in one transaction.
+The reads and moves every protocol message makes run on prebuilt Core statements (``dsp_core``); listings
+and the rare paths keep the ORM.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import datetime
-from typing import TypeVar
+from typing import Any, TypeVar
 
-from sqlalchemy import ColumnElement, Select, and_, false, or_, select
+from sqlalchemy import Connection, Select, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
 
 from trustspace.core.errors import Conflict, NotFound, ValidationFailed
+from trustspace.store import dsp_core as core
 from trustspace.store import dsp_mapping as rows
 from trustspace.store.dsp_interfaces import ProcessStore, StateOf
-from trustspace.store.dsp_models import AgreementRow, NegotiationRow, OutboxRow, TransferRow
-from trustspace.store.dsp_outbox_sql import OutboxSql, write_event, write_outbox
+from trustspace.store.dsp_models import AgreementRow, NegotiationRow, TransferRow
+from trustspace.store.dsp_outbox_sql import OutboxSql
 from trustspace.store.dsp_records import Agreement, Change, Negotiation, NewOutboxMessage, TransferRecord
 
 Row = TypeVar("Row", NegotiationRow, TransferRow)
@@ -32,12 +34,12 @@ class SqlProcessStore(OutboxSql, ProcessStore):
     def create_negotiation(
         self, negotiation: Negotiation, outbox: list[NewOutboxMessage], detail: str
     ) -> tuple[Negotiation, bool]:
-        return self._create(rows.negotiation_row(negotiation), outbox, detail, rows.negotiation)
+        return self._create(Negotiation, rows.negotiation_row(negotiation), outbox, detail)
 
     def get_negotiation(self, negotiation_id: str) -> Negotiation | None:
-        with self._db.reading() as session:
-            row = session.get(NegotiationRow, negotiation_id)
-            return None if row is None else rows.negotiation(row)
+        with self._db.snapshot() as connection:
+            row = core.get_process(connection, "negotiation", negotiation_id)
+            return None if row is None else core.record(Negotiation, row)
 
     def find_negotiation(
         self, role: str, *, consumer_pid: str | None = None, provider_pid: str | None = None
@@ -63,23 +65,14 @@ class SqlProcessStore(OutboxSql, ProcessStore):
     ) -> Negotiation:
         _refuse(change.data_address is not None, "data_address", "a negotiation has no data address")
         _check_change(change)
-        agreement = _agreement_row(negotiation_id, change)
-        now = self._now()
-        queued = rows.outbox_rows(outbox, now)
-        with self._db.transaction() as session:
-            row = _locked(session, NegotiationRow, negotiation_id, expected_state)
-            queued += self._moved(rows.negotiation(row), new_state, change, now)
-            _apply_common(row, new_state, change, now)
-            if agreement is not None:
-                row.agreement_id = agreement.id
-            elif change.agreement_id is not None:
-                row.agreement_id = change.agreement_id
-            session.flush()  # the new state is written before anything below can fail
-            if agreement is not None:
-                _add_agreement(session, agreement)
-            write_outbox(session, queued)
-            write_event(session, "negotiation", negotiation_id, row.state, detail, now)
-            return rows.negotiation(row)
+        agreement = _agreement_values(negotiation_id, change)
+        extra: dict[str, Any] = {}
+        if agreement is not None:
+            extra["agreement_id"] = agreement["id"]
+        elif change.agreement_id is not None:
+            extra["agreement_id"] = change.agreement_id
+        return self._transition(Negotiation, negotiation_id, expected_state, new_state, change, outbox, detail,
+                                extra, agreement)
 
     # --- agreements ---------------------------------------------------------------------------------
 
@@ -98,12 +91,12 @@ class SqlProcessStore(OutboxSql, ProcessStore):
     def create_transfer(
         self, transfer: TransferRecord, outbox: list[NewOutboxMessage], detail: str
     ) -> tuple[TransferRecord, bool]:
-        return self._create(rows.transfer_row(transfer), outbox, detail, rows.transfer)
+        return self._create(TransferRecord, rows.transfer_row(transfer), outbox, detail)
 
     def get_transfer(self, transfer_id: str) -> TransferRecord | None:
-        with self._db.reading() as session:
-            row = session.get(TransferRow, transfer_id)
-            return None if row is None else rows.transfer(row)
+        with self._db.snapshot() as connection:
+            row = core.get_process(connection, "transfer", transfer_id)
+            return None if row is None else core.record(TransferRecord, row)
 
     def find_transfer(
         self, role: str, *, consumer_pid: str | None = None, provider_pid: str | None = None
@@ -134,27 +127,37 @@ class SqlProcessStore(OutboxSql, ProcessStore):
         _refuse(change.agreement is not None, "agreement", "agreements are stored with their negotiation")
         _refuse(change.agreement_id is not None, "agreement_id", "a transfer's agreement never changes")
         _check_change(change)
-        now = self._now()
-        queued = rows.outbox_rows(outbox, now)
-        with self._db.transaction() as session:
-            row = _locked(session, TransferRow, transfer_id, expected_state)
-            queued += self._moved(rows.transfer(row), new_state, change, now)
-            _apply_common(row, new_state, change, now)
-            if change.data_address is not None:
-                row.data_address = change.data_address
-            session.flush()  # the new state is written before anything below can fail
-            write_outbox(session, queued)
-            write_event(session, "transfer", transfer_id, row.state, detail, now)
-            return rows.transfer(row)
+        extra = {} if change.data_address is None else {"data_address": change.data_address}
+        return self._transition(TransferRecord, transfer_id, expected_state, new_state, change, outbox, detail,
+                                extra, None)
 
     # --- both kinds ---------------------------------------------------------------------------------
 
-    def _moved(self, before: Negotiation | TransferRecord, new_state: str, change: Change,
-               now: datetime) -> list[OutboxRow]:
+    def _transition(self, kind: type[Record], process_id: str, expected_state: str, new_state: str,
+                    change: Change, outbox: list[NewOutboxMessage], detail: str, extra: dict[str, Any],
+                    agreement: dict[str, Any] | None) -> Record:
+        """Move one process under its row lock: the process, its agreement, its outbox and one event."""
+        name = "negotiation" if kind is Negotiation else "transfer"
+        now = self._now()
+        queued = [core.outbox_values(message, now) for message in outbox]
+        with self._db.writing() as connection:
+            row = _locked(connection, name, process_id, expected_state)
+            before = core.record(kind, row)
+            queued += [core.outbox_values(message, now) for message in self._moved(before, new_state, change)]
+            values = {**_common_values(row, new_state, change, now), **extra}
+            # The new state is written before anything below can fail.
+            core.move_process(connection, name, process_id, values)
+            if agreement is not None:
+                _add_agreement(connection, agreement)
+            core.queue(connection, queued)
+            core.add_event(connection, name, process_id, values["state"], detail, now)
+            return core.record(kind, {**row, **values})
+
+    def _moved(self, before: Negotiation | TransferRecord, new_state: str, change: Change) -> list[NewOutboxMessage]:
         """More messages to queue with a move, decided from the process as it stands under the row lock."""
         if new_state == before.state:
             return []
-        return rows.outbox_rows(self.state_evidence(before, new_state, change), now)
+        return self.state_evidence(before, new_state, change)
 
     def state_evidence(self, before: Negotiation | TransferRecord, new_state: str,
                        change: Change) -> list[NewOutboxMessage]:
@@ -162,18 +165,14 @@ class SqlProcessStore(OutboxSql, ProcessStore):
         return []
 
     def note_problem(self, process_kind: str, process_id: str, reason: str | None, at: datetime) -> None:
-        negotiation = rows.check_kind(process_kind) == "negotiation"
+        kind = rows.check_kind(process_kind)
         when = rows.aware(at, "at")
-        with self._db.transaction() as session:
-            row: NegotiationRow | TransferRow
-            if negotiation:
-                row = _for_update(session, NegotiationRow, process_id)
-            else:
-                row = _for_update(session, TransferRow, process_id)
-            row.reason = reason
-            row.updated_at = when
-            session.flush()
-            write_event(session, process_kind, process_id, row.state, reason or "problem cleared", when)
+        with self._db.writing() as connection:
+            row = core.get_process(connection, kind, process_id, lock=True)
+            if row is None:
+                raise NotFound(f"no {kind} {process_id}", field="process_id")
+            core.move_process(connection, kind, process_id, {"reason": reason, "updated_at": when})
+            core.add_event(connection, kind, process_id, row["state"], reason or "problem cleared", when)
 
     def overdue(self, now: datetime) -> list[tuple[str, str]]:
         current = rows.aware(now, "now")
@@ -190,40 +189,39 @@ class SqlProcessStore(OutboxSql, ProcessStore):
 
     def waiting(self, negotiations: Sequence[StateOf], transfers: Sequence[StateOf]
                 ) -> tuple[list[Negotiation], list[TransferRecord]]:
-        with self._db.reading() as session:
-            found = session.scalars(_in_states(NegotiationRow, negotiations))
-            waiting_negotiations = [rows.negotiation(row) for row in found]
-            waiting_transfers = [rows.transfer(row) for row in session.scalars(_in_states(TransferRow, transfers))]
+        with self._db.snapshot() as connection:
+            found = connection.execute(core.in_states("negotiation", tuple(negotiations)))
+            waiting_negotiations = [core.record(Negotiation, row._mapping) for row in found]
+            found = connection.execute(core.in_states("transfer", tuple(transfers)))
+            waiting_transfers = [core.record(TransferRecord, row._mapping) for row in found]
         return waiting_negotiations, waiting_transfers
 
-    def _create(
-        self, row: Row, outbox: list[NewOutboxMessage], detail: str, to_record: Callable[[Row], Record]
-    ) -> tuple[Record, bool]:
+    def _create(self, kind: type[Record], row: NegotiationRow | TransferRow, outbox: list[NewOutboxMessage],
+                detail: str) -> tuple[Record, bool]:
         """Insert unless the (role, counter_party, consumer_pid) key exists, in which case return that one.
 
         The check inside the transaction answers the common repeat; the unique constraint answers a repeat
         racing this one (on PostgreSQL both may pass the check), after which the winner is read afresh.
         """
-        model = type(row)
-        kind = _KIND_OF[model]
+        name = "negotiation" if kind is Negotiation else "transfer"
+        values = {column.key: getattr(row, column.key) for column in core.PROCESS_TABLES[name].columns}
         now = self._now()
-        queued = rows.outbox_rows(outbox, now)
+        queued = [core.outbox_values(message, now) for message in outbox]
         try:
-            with self._db.transaction() as session:
-                existing = session.scalar(_by_key(model, row))
+            with self._db.writing() as connection:
+                existing = core.find_by_key(connection, name, values)
                 if existing is not None:
-                    return to_record(existing), False
-                session.add(row)
-                session.flush()
-                write_outbox(session, queued)
-                write_event(session, kind, row.id, row.state, detail, now)
+                    return core.record(kind, existing), False
+                core.add_process(connection, name, values)
+                core.queue(connection, queued)
+                core.add_event(connection, name, row.id, row.state, detail, now)
         except IntegrityError as error:
-            with self._db.transaction() as session:
-                existing = session.scalar(_by_key(model, row))
+            with self._db.writing() as connection:
+                existing = core.find_by_key(connection, name, values)
                 if existing is None:  # not the key: the id itself is taken
-                    raise Conflict(f"a {kind} with id {row.id} exists", field="id") from error
-                return to_record(existing), False
-        return to_record(row), True
+                    raise Conflict(f"a {name} with id {row.id} exists", field="id") from error
+                return core.record(kind, existing), False
+        return core.record(kind, values), True
 
 
 # --- queries and steps used inside the transactions above ----------------------------------------------
@@ -243,7 +241,7 @@ def _check_change(change: Change) -> None:
     rows.optional_document(change.data_address, "change.data_address")
 
 
-def _agreement_row(negotiation_id: str, change: Change) -> AgreementRow | None:
+def _agreement_values(negotiation_id: str, change: Change) -> dict[str, Any] | None:
     """The agreement to store with this transition, checked before the transaction starts."""
     agreement = change.agreement
     if agreement is None:
@@ -252,56 +250,43 @@ def _agreement_row(negotiation_id: str, change: Change) -> AgreementRow | None:
         raise ValidationFailed("the agreement belongs to another negotiation", field="change.agreement")
     if change.agreement_id is not None and change.agreement_id != agreement.id:
         raise ValidationFailed("agreement_id differs from the agreement's id", field="change.agreement_id")
-    return rows.agreement_row(agreement)
+    row = rows.agreement_row(agreement)
+    return {column.key: getattr(row, column.key) for column in core.AGREEMENTS.columns}
 
 
-def _add_agreement(session: Session, agreement: AgreementRow) -> None:
+def _add_agreement(connection: Connection, values: dict[str, Any]) -> None:
     try:
-        session.add(agreement)
-        session.flush()
+        core.add_agreement(connection, values)
     except IntegrityError as error:
         # The unique negotiation_id or the primary key: the transaction is rolled back as Conflict leaves.
-        message = f"an agreement with id {agreement.id} or for negotiation {agreement.negotiation_id} exists"
+        message = f"an agreement with id {values['id']} or for negotiation {values['negotiation_id']} exists"
         raise Conflict(message, field="change.agreement") from error
 
 
-def _locked(session: Session, model: type[Row], process_id: str, expected_state: str) -> Row:
+def _locked(connection: Connection, kind: str, process_id: str, expected_state: str) -> core.Fields:
     """The process, row-locked until commit, provided it is still in the state the caller decided from."""
-    row = _for_update(session, model, process_id)
-    if row.state != expected_state:
-        raise Conflict(f"{_KIND_OF[model]} {process_id} is {row.state}, not {expected_state}", field="state")
-    return row
-
-
-def _for_update(session: Session, model: type[Row], process_id: str) -> Row:
-    """The process, row-locked until commit (PostgreSQL; SQLite's writer lock is already held)."""
-    row = session.scalar(select(model).where(model.id == process_id).with_for_update())
+    row = core.get_process(connection, kind, process_id, lock=True)
     if row is None:
-        raise NotFound(f"no {_KIND_OF[model]} {process_id}", field="process_id")
+        raise NotFound(f"no {kind} {process_id}", field="process_id")
+    if row["state"] != expected_state:
+        raise Conflict(f"{kind} {process_id} is {row['state']}, not {expected_state}", field="state")
     return row
 
 
-def _apply_common(row: NegotiationRow | TransferRow, new_state: str, change: Change, now: datetime) -> None:
-    """The parts of a ``Change`` both kinds have. ``None`` leaves a field as it is."""
-    row.state = str(new_state)  # plain text, also when given a state enum member
-    row.updated_at = now
+def _common_values(row: core.Fields, new_state: str, change: Change, now: datetime) -> dict[str, Any]:
+    """The columns a move sets that both kinds have. ``None`` in ``change`` leaves a field as it is."""
+    values: dict[str, Any] = {"state": str(new_state), "updated_at": now}  # plain text, also for enum members
     if change.provider_pid is not None:
-        row.provider_pid = change.provider_pid
+        values["provider_pid"] = change.provider_pid
     if change.reason is not None:
-        row.reason = change.reason
+        values["reason"] = change.reason
     if change.details is not None:
-        # A new dict: the JSON column only notices assignment, not changes inside the old one.
-        row.details = {**row.details, **change.details}
+        values["details"] = {**row["details"], **change.details}
     if change.clear_deadline:
-        row.deadline_at = None
+        values["deadline_at"] = None
     elif change.deadline_at is not None:
-        row.deadline_at = rows.aware(change.deadline_at, "change.deadline_at")
-
-
-def _by_key(model: type[Row], row: Row) -> Select[Row]:
-    return select(model).where(
-        model.role == row.role, model.counter_party == row.counter_party, model.consumer_pid == row.consumer_pid
-    )
+        values["deadline_at"] = rows.aware(change.deadline_at, "change.deadline_at")
+    return values
 
 
 def _by_pids(model: type[Row], role: str, consumer_pid: str | None, provider_pid: str | None) -> Select[Row]:
@@ -323,11 +308,3 @@ def _listing(model: type[Row], role: str | None, state: str | None) -> Select[Ro
     if state is not None:
         query = query.where(model.state == state)
     return query
-
-
-def _in_states(model: type[Row], pairs: Sequence[StateOf]) -> Select[Row]:
-    wanted: list[ColumnElement[bool]] = [
-        model.state == state if role is None else and_(model.role == rows.check_role(role), model.state == state)
-        for role, state in pairs
-    ]
-    return select(model).where(or_(false(), *wanted)).order_by(model.created_at, model.id)

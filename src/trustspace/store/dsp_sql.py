@@ -20,10 +20,11 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from trustspace.core.errors import Conflict, NotFound
+from trustspace.store import dsp_core as core
 from trustspace.store import dsp_mapping as rows
 from trustspace.store.dsp_interfaces import CatalogStore
 from trustspace.store.dsp_models import AssetRow, OfferRow, PolicyRow
-from trustspace.store.dsp_outbox_sql import DspSqlBase, write_outbox
+from trustspace.store.dsp_outbox_sql import DspSqlBase
 from trustspace.store.dsp_process_sql import SqlProcessStore
 from trustspace.store.dsp_records import Asset, NewOutboxMessage, OfferRecord, PolicyRecord
 
@@ -75,7 +76,8 @@ class SqlCatalogStore(DspSqlBase, CatalogStore):
 
     def add_offer(self, offer: OfferRecord, outbox: Sequence[NewOutboxMessage] = ()) -> OfferRecord:
         row = rows.offer_row(offer)
-        queued = rows.outbox_rows(list(outbox), self._now())
+        now = self._now()
+        queued = [core.outbox_values(message, now) for message in outbox]
         with _unique(f"offer {offer.id} exists", "id"), self._db.transaction() as session:
             # Checked first for the message naming the field; the foreign keys hold it anyway.
             if session.get(AssetRow, offer.asset_id) is None:
@@ -84,7 +86,8 @@ class SqlCatalogStore(DspSqlBase, CatalogStore):
                 raise NotFound(f"no policy {offer.policy_id}", field="policyId")
             session.add(row)
             # A taken id fails at this flush, taking the queued evidence down with the offer.
-            write_outbox(session, queued)
+            session.flush()
+            core.queue(session.connection(), queued)
         return rows.offer(row)
 
     def get_offer(self, offer_id: str) -> OfferRecord | None:

@@ -75,6 +75,10 @@ class OperatorStore(ReplayStore, ApiKeyStore, ABC):
     @abstractmethod
     def revoked_status_indices(self) -> list[int]: ...
 
+    @abstractmethod
+    def is_status_revoked(self, status_index: int) -> bool:
+        """Is the membership holding this status-list index revoked? (Asked on every request.)"""
+
     # trust list (跨域互认)
     @abstractmethod
     def add_trusted_issuer(self, issuer: TrustedIssuer) -> TrustedIssuer: ...

@@ -131,19 +131,29 @@ def _tree_size(session: Session) -> int:
     return int(session.scalar(select(func.coalesce(func.max(LedgerCheckpointRow.size), 0))) or 0)
 
 
-def _add_pending(session: Session, new: NewEntry) -> Submitted:
-    found = session.execute(select(LedgerEntryRow.idx, LedgerEntryRow.received_at).where(
-        _logged_leaf(new.leaf_hash))).first()
+# Built once: a submission runs them for every statement, and building them per call cost more than running them.
+_LOGGED = select(_ENTRY.c.idx, _ENTRY.c.received_at).where(
+    leaf_key(_ENTRY.c.leaf_hash) == bindparam("leaf_key", type_=_ENTRY.c.leaf_hash.type),
+    _ENTRY.c.leaf_hash == bindparam("leaf_hash"))
+_FIRST_PENDING = select(_PENDING.c.received_at).where(_PENDING.c.leaf_hash == bindparam("leaf_hash"))
+_ADD_PENDING = {
+    name: dialect.insert(_PENDING).on_conflict_do_nothing(index_elements=["leaf_hash"]).returning(_PENDING.c.id)
+    for name, dialect in (("postgresql", postgresql), ("sqlite", sqlite))
+}
+
+
+def _add_pending(connection: Connection, new: NewEntry) -> Submitted:
+    leaf = {"leaf_hash": new.leaf_hash, "leaf_key": new.leaf_hash[:LEAF_KEY_BYTES]}
+    found = connection.execute(_LOGGED, leaf).first()
     if found is not None:
         return Submitted(found.received_at, created=False, index=found.idx)
     values = {name: getattr(new, name) for name in _COPIED}
-    added = session.execute(_insert_ignoring(session, LedgerPendingRow, values, "leaf_hash")
-                            .returning(LedgerPendingRow.id)).first()
+    added = connection.execute(_ADD_PENDING[connection.dialect.name], values).first()
     if added is not None:
         return Submitted(new.received_at, created=True)
-    first = session.scalar(select(LedgerPendingRow.received_at).where(LedgerPendingRow.leaf_hash == new.leaf_hash))
+    first = connection.execute(_FIRST_PENDING, {"leaf_hash": new.leaf_hash}).scalar()
     if first is None:  # integrated between our two statements (PostgreSQL, read committed)
-        first = session.scalar(select(LedgerEntryRow.received_at).where(_logged_leaf(new.leaf_hash)))
+        first = connection.execute(_LOGGED, leaf).first()[1]  # type: ignore[index]
     assert first is not None
     return Submitted(first, created=False)
 
@@ -275,13 +285,13 @@ class SqlLedgerStore:
 
     def add_pending(self, new: NewEntry) -> Submitted:
         """Queue a statement for integration, or say when the same leaf was first received."""
-        with self._db.transaction() as session:
-            return _add_pending(session, new)
+        with self._db.writing() as connection:
+            return _add_pending(connection, new)
 
     def add_pending_many(self, entries: Sequence[NewEntry]) -> list[Submitted]:
         """``add_pending`` for each, in order, in one transaction (one commit for a whole batch)."""
-        with self._db.transaction() as session:
-            return [_add_pending(session, new) for new in entries]
+        with self._db.writing() as connection:
+            return [_add_pending(connection, new) for new in entries]
 
     def backlog(self) -> PendingBacklog:
         with self._db.reading() as session:

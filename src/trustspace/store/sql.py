@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 
-from sqlalchemy import ColumnElement, Select, delete, exists, insert, select, update
+from sqlalchemy import ColumnElement, Select, bindparam, delete, exists, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -44,6 +44,8 @@ from trustspace.store.records import (
 )
 
 _ACTIVE = (MembershipStatus.PENDING.value, MembershipStatus.APPROVED.value)
+_REVOKED = select(ApplicationRow.status_index).where(
+    ApplicationRow.status == MembershipStatus.REVOKED.value, ApplicationRow.status_index == bindparam("status_index"))
 
 
 def _utc(value: datetime, field: str) -> datetime:
@@ -68,14 +70,19 @@ class _SharedSql:
     def __init__(self, db: Database, tables: SharedTables) -> None:
         self._db = db
         self._tables = tables
+        seen, keys = tables.seen_tokens, tables.api_keys
+        self._replay = (delete(seen).where(seen.expires_at <= bindparam("now")), insert(seen))
+        self._key_lookup = select(keys.key_id).where(keys.key_hash == bindparam("key_hash"))
 
     def remember_jti(self, jti: str, issuer: str, expires_at: datetime, now: datetime) -> bool:
-        seen = self._tables.seen_tokens
+        # Every authenticated request comes through here: prebuilt statements on a Core connection.
+        forget, remember = self._replay
+        values = {"jti": jti, "issuer": issuer, "expires_at": _utc(expires_at, "expires_at")}
         try:
-            with self._db.transaction() as session:
+            with self._db.writing() as connection:
                 # Clearing expired ids first also lets an expired jti be recorded afresh.
-                session.execute(delete(seen).where(seen.expires_at <= _utc(now, "now")))
-                session.execute(insert(seen).values(jti=jti, issuer=issuer, expires_at=_utc(expires_at, "expires_at")))
+                connection.execute(forget, {"now": _utc(now, "now")})
+                connection.execute(remember, values)
         except IntegrityError:
             # The primary key decides, so two requests racing with one token cannot both succeed.
             return False
@@ -91,9 +98,8 @@ class _SharedSql:
             return bool(session.scalar(select(exists().select_from(self._tables.api_keys))))
 
     def api_key_exists(self, key_hash: str) -> bool:
-        keys = self._tables.api_keys
-        with self._db.reading() as session:
-            return bool(session.scalar(select(exists().where(keys.key_hash == key_hash))))
+        with self._db.snapshot() as connection:
+            return connection.execute(self._key_lookup, {"key_hash": key_hash}).first() is not None
 
 
 class SqlConnectorStore(_SharedSql, ConnectorStore):
@@ -198,6 +204,10 @@ class SqlOperatorStore(_SharedSql, OperatorStore):
         )
         with self._db.reading() as session:
             return [index for index in session.scalars(query) if index is not None]
+
+    def is_status_revoked(self, status_index: int) -> bool:
+        with self._db.snapshot() as connection:
+            return connection.execute(_REVOKED, {"status_index": status_index}).first() is not None
 
     # --- trust list ---------------------------------------------------------------------------------
 
