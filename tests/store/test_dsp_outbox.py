@@ -9,10 +9,11 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 import pytest
-from dsp_factories import at, start
+from dsp_factories import at, message, start
 
 from trustspace.core.clock import FixedClock
 from trustspace.core.errors import ValidationFailed
+from trustspace.store.dsp_interfaces import Lanes
 from trustspace.store.dsp_records import Change, OutboxMessage
 from trustspace.store.dsp_sql import SqlDspStore
 
@@ -44,6 +45,17 @@ class TestDspOutbox:
         assert [(m.process_id, m.body) for m in store.claim_outbox(at(50), at(200))] == [("c-1", {"n": 2})]
         assert store.claim_outbox(at(50), at(200)) == []  # c-2's messages are not due yet
         assert [m.process_id for m in store.claim_outbox(at(100), at(200))] == ["c-2", "c-2"]
+
+    def test_lanes_claim_by_process_id_prefix_and_the_prefix_is_not_a_pattern(self, store: SqlDspStore) -> None:
+        start(store, "c-1", messages=1)
+        store.queue_outbox([message("ledger:c-1", 1), message("ledger_c-2", 2), message("ledger:c-3", 3)])
+        evidence = store.claim_outbox(at(0), at(30), lanes=Lanes("ledger:"))
+        assert [m.process_id for m in evidence] == ["ledger:c-1", "ledger:c-3"]  # "_" is not a wildcard
+        protocol = store.claim_outbox(at(0), at(30), lanes=Lanes("ledger:", inside=False))
+        assert [m.process_id for m in protocol] == ["c-1", "ledger_c-2"]
+        assert store.claim_outbox(at(0), at(30)) == []  # all leased now
+        store.queue_outbox([message("50%_off", 4), message("50%", 5)])
+        assert [m.process_id for m in store.claim_outbox(at(0), at(30), lanes=Lanes("50%_"))] == ["50%_off"]
 
     def test_leased_messages_are_claimable_again_once_the_lease_expires(self, store: SqlDspStore) -> None:
         start(store, "c-1", messages=2)

@@ -15,9 +15,11 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 from sqlalchemy import (
+    BindParameter,
     ColumnElement,
     Connection,
     Select,
+    String,
     Table,
     and_,
     bindparam,
@@ -32,7 +34,7 @@ from sqlalchemy import (
 )
 
 from trustspace.store import dsp_mapping as rows
-from trustspace.store.dsp_interfaces import StateOf
+from trustspace.store.dsp_interfaces import Lanes, StateOf
 from trustspace.store.dsp_models import (
     AgreementRow,
     NegotiationRow,
@@ -101,6 +103,27 @@ def find_by_key(connection: Connection, kind: str, values: Fields) -> Fields | N
     return None if found is None else found._mapping
 
 
+@functools.lru_cache(maxsize=16)
+def _by_pids(kind: str, by_consumer: bool, by_provider: bool) -> Select[Any]:
+    table = PROCESS_TABLES[kind]
+    query = select(table).where(table.c.role == bindparam("role"))
+    if by_consumer:
+        query = query.where(table.c.consumer_pid == bindparam("consumer_pid"))
+    if by_provider:
+        query = query.where(table.c.provider_pid == bindparam("provider_pid"))
+    # A consumer_pid is only unique per counter-party; should two collide, the answer is still stable.
+    return query.order_by(table.c.created_at, table.c.id).limit(1)
+
+
+def find_by_pids(connection: Connection, kind: str, role: str, consumer_pid: str | None,
+                 provider_pid: str | None) -> Fields | None:
+    """The first process of ``role`` with these pids (a None pid is not compared)."""
+    query = _by_pids(kind, consumer_pid is not None, provider_pid is not None)
+    params = {"role": role, "consumer_pid": consumer_pid, "provider_pid": provider_pid}
+    found = connection.execute(query, params).first()
+    return None if found is None else found._mapping
+
+
 def add_process(connection: Connection, kind: str, values: Fields) -> None:
     connection.execute(_INSERT_PROCESS[kind], dict(values))
 
@@ -146,6 +169,11 @@ _CLAIMABLE = (
     # FOR UPDATE; its writer lock lets one claimer at a time in.
     .with_for_update(skip_locked=True)
 )
+_LANE: BindParameter[str] = bindparam("lane", type_=String())  # LIKE pattern: the prefix, escaped, then %
+_CLAIMABLE_BY_LANE = {
+    True: _CLAIMABLE.where(OUTBOX.c.process_id.like(_LANE, escape="\\")),
+    False: _CLAIMABLE.where(OUTBOX.c.process_id.not_like(_LANE, escape="\\")),
+}
 _UNSENT = OUTBOX.c.sent_at.is_(None)
 _LEASE = update(OUTBOX).where(OUTBOX.c.id.in_(bindparam("ids", expanding=True)), _UNSENT)
 _SENT = update(OUTBOX).where(OUTBOX.c.id == bindparam("message_id"), _UNSENT)
@@ -159,9 +187,14 @@ _DROP_PROCESS = delete(OUTBOX).where(OUTBOX.c.process_kind == bindparam("kind"),
 _INSERT_OUTBOX = insert(OUTBOX)
 
 
-def claim(connection: Connection, now: datetime, lease_until: datetime, limit: int) -> list[OutboxMessage]:
-    found = [record(OutboxMessage, row._mapping) for row in
-             connection.execute(_CLAIMABLE, {"now": now, "limit": rows.check_limit(limit)})]
+def claim(connection: Connection, now: datetime, lease_until: datetime, limit: int,
+          lanes: Lanes | None = None) -> list[OutboxMessage]:
+    params: dict[str, Any] = {"now": now, "limit": rows.check_limit(limit)}
+    query = _CLAIMABLE
+    if lanes is not None:
+        query = _CLAIMABLE_BY_LANE[lanes.inside]
+        params["lane"] = "".join("\\" + c if c in "\\%_" else c for c in lanes.prefix) + "%"
+    found = [record(OutboxMessage, row._mapping) for row in connection.execute(query, params)]
     if found:
         connection.execute(_LEASE, {"ids": [message.id for message in found], "lease_until": lease_until})
     return found

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -71,6 +72,14 @@ class CatalogStore(ABC):
 
     @abstractmethod
     def list_offers(self, asset_id: str | None = None) -> list[OfferRecord]: ...
+
+
+@dataclass(frozen=True)
+class Lanes:
+    """Outbox lanes by process-id prefix: those that start with ``prefix`` (``inside``), or all the others."""
+
+    prefix: str
+    inside: bool = True
 
 
 class ProcessStore(ABC):
@@ -142,9 +151,11 @@ class ProcessStore(ABC):
 
     # outbox
     @abstractmethod
-    def claim_outbox(self, now: datetime, lease_until: datetime, limit: int = 20) -> list[OutboxMessage]:
+    def claim_outbox(self, now: datetime, lease_until: datetime, limit: int = 20, *,
+                     lanes: Lanes | None = None) -> list[OutboxMessage]:
         """Due, unsent, unleased messages, oldest first, leased to the caller until ``lease_until``. A message
-        is held back while an earlier unsent message of its process waits for a retry (per-process order)."""
+        is held back while an earlier unsent message of its process waits for a retry (per-process order).
+        ``lanes`` claims only the messages whose process id starts with a prefix, or only the others."""
 
     @abstractmethod
     def mark_sent(self, message_id: int, at: datetime) -> None: ...

@@ -19,6 +19,7 @@ from trustspace.core.errors import ValidationFailed
 from trustspace.store import dsp_core as core
 from trustspace.store import dsp_mapping as rows
 from trustspace.store.db import Database
+from trustspace.store.dsp_interfaces import Lanes
 from trustspace.store.dsp_models import LedgerReceiptRow
 from trustspace.store.dsp_records import NewOutboxMessage, OutboxMessage, ProcessEvent, Receipted
 
@@ -43,13 +44,14 @@ class DspSqlBase:
 
 
 class OutboxSql(DspSqlBase):
-    def claim_outbox(self, now: datetime, lease_until: datetime, limit: int = 20) -> list[OutboxMessage]:
+    def claim_outbox(self, now: datetime, lease_until: datetime, limit: int = 20, *,
+                     lanes: Lanes | None = None) -> list[OutboxMessage]:
         current = rows.aware(now, "now")
         lease = rows.aware(lease_until, "lease_until")
         if lease <= current:
             raise ValidationFailed("lease_until must be later than now", field="lease_until")
         with self._db.writing() as connection:
-            return core.claim(connection, current, lease, limit)
+            return core.claim(connection, current, lease, limit, lanes)
 
     def mark_sent(self, message_id: int, at: datetime) -> None:
         """Idempotent: a message marked sent twice keeps the first time.

@@ -44,10 +44,10 @@ class SqlProcessStore(OutboxSql, ProcessStore):
     def find_negotiation(
         self, role: str, *, consumer_pid: str | None = None, provider_pid: str | None = None
     ) -> Negotiation | None:
-        query = _by_pids(NegotiationRow, role, consumer_pid, provider_pid)
-        with self._db.reading() as session:
-            row = session.scalars(query).first()
-            return None if row is None else rows.negotiation(row)
+        _pids_given(consumer_pid, provider_pid)
+        with self._db.snapshot() as connection:
+            row = core.find_by_pids(connection, "negotiation", rows.check_role(role), consumer_pid, provider_pid)
+            return None if row is None else core.record(Negotiation, row)
 
     def list_negotiations(self, role: str | None = None, state: str | None = None) -> list[Negotiation]:
         query = _listing(NegotiationRow, role, state)
@@ -101,10 +101,10 @@ class SqlProcessStore(OutboxSql, ProcessStore):
     def find_transfer(
         self, role: str, *, consumer_pid: str | None = None, provider_pid: str | None = None
     ) -> TransferRecord | None:
-        query = _by_pids(TransferRow, role, consumer_pid, provider_pid)
-        with self._db.reading() as session:
-            row = session.scalars(query).first()
-            return None if row is None else rows.transfer(row)
+        _pids_given(consumer_pid, provider_pid)
+        with self._db.snapshot() as connection:
+            row = core.find_by_pids(connection, "transfer", rows.check_role(role), consumer_pid, provider_pid)
+            return None if row is None else core.record(TransferRecord, row)
 
     def list_transfers(
         self, role: str | None = None, state: str | None = None, agreement_id: str | None = None
@@ -289,16 +289,9 @@ def _common_values(row: core.Fields, new_state: str, change: Change, now: dateti
     return values
 
 
-def _by_pids(model: type[Row], role: str, consumer_pid: str | None, provider_pid: str | None) -> Select[Row]:
+def _pids_given(consumer_pid: str | None, provider_pid: str | None) -> None:
     if consumer_pid is None and provider_pid is None:
         raise ValidationFailed("give consumer_pid, provider_pid or both", field="consumer_pid")
-    query = select(model).where(model.role == rows.check_role(role))
-    if consumer_pid is not None:
-        query = query.where(model.consumer_pid == consumer_pid)
-    if provider_pid is not None:
-        query = query.where(model.provider_pid == provider_pid)
-    # A consumer_pid is only unique per counter-party; should two collide, the answer is still stable.
-    return query.order_by(model.created_at, model.id)
 
 
 def _listing(model: type[Row], role: str | None, state: str | None) -> Select[Row]:

@@ -15,8 +15,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from typing import Any, cast
 
-from sqlalchemy import select
+from sqlalchemy import Select, Table, bindparam, select
 from sqlalchemy.exc import IntegrityError
 
 from trustspace.core.errors import Conflict, NotFound
@@ -29,6 +30,15 @@ from trustspace.store.dsp_process_sql import SqlProcessStore
 from trustspace.store.dsp_records import Asset, NewOutboxMessage, OfferRecord, PolicyRecord
 
 __all__ = ["SqlCatalogStore", "SqlDspStore", "SqlProcessStore"]
+
+
+def _get(model: type[AssetRow | PolicyRow | OfferRow]) -> Select[Any]:
+    table = cast(Table, model.__table__)
+    return select(table).where(table.c.id == bindparam("id"))
+
+
+# A contract request reads its offer and the offer's policy: by prebuilt Core statements, as the processes.
+_GET_ASSET, _GET_POLICY, _GET_OFFER = _get(AssetRow), _get(PolicyRow), _get(OfferRow)
 
 
 @contextmanager
@@ -48,9 +58,9 @@ class SqlCatalogStore(DspSqlBase, CatalogStore):
         return rows.asset(row)
 
     def get_asset(self, asset_id: str) -> Asset | None:
-        with self._db.reading() as session:
-            row = session.get(AssetRow, asset_id)
-            return None if row is None else rows.asset(row)
+        with self._db.snapshot() as connection:
+            found = connection.execute(_GET_ASSET, {"id": asset_id}).first()
+            return None if found is None else core.record(Asset, found._mapping)
 
     def list_assets(self) -> list[Asset]:
         query = select(AssetRow).order_by(AssetRow.created_at, AssetRow.id)
@@ -65,9 +75,9 @@ class SqlCatalogStore(DspSqlBase, CatalogStore):
         return rows.policy(row)
 
     def get_policy(self, policy_id: str) -> PolicyRecord | None:
-        with self._db.reading() as session:
-            row = session.get(PolicyRow, policy_id)
-            return None if row is None else rows.policy(row)
+        with self._db.snapshot() as connection:
+            found = connection.execute(_GET_POLICY, {"id": policy_id}).first()
+            return None if found is None else core.record(PolicyRecord, found._mapping)
 
     def list_policies(self) -> list[PolicyRecord]:
         query = select(PolicyRow).order_by(PolicyRow.created_at, PolicyRow.id)
@@ -91,9 +101,9 @@ class SqlCatalogStore(DspSqlBase, CatalogStore):
         return rows.offer(row)
 
     def get_offer(self, offer_id: str) -> OfferRecord | None:
-        with self._db.reading() as session:
-            row = session.get(OfferRow, offer_id)
-            return None if row is None else rows.offer(row)
+        with self._db.snapshot() as connection:
+            found = connection.execute(_GET_OFFER, {"id": offer_id}).first()
+            return None if found is None else core.record(OfferRecord, found._mapping)
 
     def list_offers(self, asset_id: str | None = None) -> list[OfferRecord]:
         query = select(OfferRow).order_by(OfferRow.created_at, OfferRow.id)

@@ -45,10 +45,6 @@ MAX_BATCH_BYTES = 512 * 1024
 MAX_WAIT = 30.0
 
 
-def is_evidence(message: OutboxMessage) -> bool:
-    return message.process_id.startswith(LEDGER_PREFIX)
-
-
 def evidence_wait(attempts: int) -> float:
     return float(min(MAX_WAIT, 0.2 * 2 ** min(attempts, 16)))
 

@@ -1,0 +1,59 @@
+"""The worker claims protocol messages every round and evidence at most every ``evidence_every`` seconds, so
+the ledger gets a few large batches instead of a request per move; evidence never rides the protocol claim."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any, cast
+
+from trustspace.connector.dsp.worker import EVIDENCE_LANES, PROTOCOL_LANES, Worker
+from trustspace.core.clock import FixedClock
+from trustspace.store.dsp_interfaces import Lanes
+from trustspace.store.dsp_records import OutboxMessage
+
+T0 = datetime(2026, 11, 27, tzinfo=UTC)
+
+
+class ClaimLog:
+    """A store that records which lanes each claim asked for, and has nothing to give."""
+
+    def __init__(self) -> None:
+        self.claims: list[Lanes | None] = []
+
+    def claim_outbox(self, now: datetime, lease_until: datetime, limit: int = 20, *,
+                     lanes: Lanes | None = None) -> list[OutboxMessage]:
+        self.claims.append(lanes)
+        return []
+
+
+def worker(store: ClaimLog, evidence_every: float) -> Worker:
+    return Worker(cast(Any, store), cast(Any, None), cast(Any, None), cast(Any, None), FixedClock(T0),
+                  evidence_every=evidence_every)
+
+
+def test_evidence_is_claimed_at_most_once_per_interval_and_protocol_every_round() -> None:
+    store = ClaimLog()
+    running = worker(store, evidence_every=3600)
+    try:
+        running.deliver()
+        running.deliver()
+        running.deliver()
+    finally:
+        running.stop()
+    assert store.claims == [PROTOCOL_LANES, EVIDENCE_LANES, PROTOCOL_LANES, PROTOCOL_LANES]
+
+
+def test_without_an_interval_evidence_goes_every_round() -> None:
+    store = ClaimLog()
+    running = worker(store, evidence_every=0)
+    try:
+        running.deliver()
+        running.deliver()
+    finally:
+        running.stop()
+    assert store.claims == [PROTOCOL_LANES, EVIDENCE_LANES] * 2
+
+
+def test_the_lanes_split_on_the_ledger_prefix() -> None:
+    assert PROTOCOL_LANES.prefix == EVIDENCE_LANES.prefix == "ledger:"
+    assert (PROTOCOL_LANES.inside, EVIDENCE_LANES.inside) == (False, True)
