@@ -75,6 +75,37 @@ class TestDspOutbox:
         assert ids(store.pending_outbox()) == [second.id]
         assert ids(store.claim_outbox(at(31), at(60))) == [second.id]  # the sent one is never claimed again
 
+    def test_mark_delivered_learns_the_provider_pid_once_and_clears_a_problem(self, store: SqlDspStore) -> None:
+        start(store, "c-1", messages=3)
+        first, second, third = store.claim_outbox(at(0), at(30))
+        store.note_problem("negotiation", "c-1", "provider unreachable", at(1))
+        store.mark_delivered(first, at(2), provider_pid="p-9")
+        learnt = store.get_negotiation("c-1")
+        assert learnt is not None and (learnt.provider_pid, learnt.reason, learnt.updated_at) == ("p-9", None, at(2))
+        store.mark_delivered(second, at(3), provider_pid="p-other")  # the first answer stands
+        store.mark_delivered(third, at(4))  # nothing to learn: no event
+        again = store.get_negotiation("c-1")
+        assert again is not None and (again.provider_pid, again.updated_at) == ("p-9", at(2))
+        assert store.pending_outbox() == []
+        assert [(e.state, e.detail, e.at) for e in store.events(process_id="c-1")][-2:] == [
+            ("REQUESTED", "provider unreachable", at(1)),
+            ("REQUESTED", "counter-party acknowledged; problem cleared", at(2)),
+        ]
+
+    def test_mark_delivered_keeps_a_termination_reason_and_ignores_a_process_that_is_gone(
+        self, store: SqlDspStore
+    ) -> None:
+        start(store, "c-1", messages=2)
+        first, second = store.claim_outbox(at(0), at(30))
+        store.transition_negotiation("c-1", "REQUESTED", "TERMINATED", Change(reason="declined"), [], "ended")
+        store.mark_delivered(first, at(5))
+        ended = store.get_negotiation("c-1")
+        assert ended is not None and (ended.state, ended.reason) == ("TERMINATED", "declined")
+        gone = OutboxMessage(second.id, "negotiation", "c-404", second.url, second.audience, second.body,
+                             second.created_at, 0, second.next_attempt_at)
+        store.mark_delivered(gone, at(6), provider_pid="p-1")  # marked sent, nothing else to update
+        assert store.pending_outbox() == []
+
     def test_mark_failed_schedules_a_retry(self, store: SqlDspStore) -> None:
         start(store, "c-1")
         [message] = store.claim_outbox(at(0), at(30))

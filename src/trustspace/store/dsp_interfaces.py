@@ -161,6 +161,13 @@ class ProcessStore(ABC):
     def mark_sent(self, message_id: int, at: datetime) -> None: ...
 
     @abstractmethod
+    def mark_delivered(self, message: OutboxMessage, at: datetime, provider_pid: str | None = None) -> None:
+        """``mark_sent``, and in the same transaction what the delivery taught us about its process: the
+        provider's pid from the answer to an initial request (kept if the process has none yet), and that a
+        problem the process shows is over (cleared unless the process was terminated). Either one is an event
+        in the process's history; a process that is gone is left alone."""
+
+    @abstractmethod
     def mark_failed(self, message_id: int, error: str, next_attempt_at: datetime) -> None:
         """Count the attempt, keep the error, release the lease, retry at ``next_attempt_at``."""
 

@@ -20,7 +20,14 @@ from trustspace.store import dsp_mapping as rows
 from trustspace.store.dsp_interfaces import ProcessStore, StateOf
 from trustspace.store.dsp_models import AgreementRow, NegotiationRow, TransferRow
 from trustspace.store.dsp_outbox_sql import OutboxSql
-from trustspace.store.dsp_records import Agreement, Change, Negotiation, NewOutboxMessage, TransferRecord
+from trustspace.store.dsp_records import (
+    Agreement,
+    Change,
+    Negotiation,
+    NewOutboxMessage,
+    OutboxMessage,
+    TransferRecord,
+)
 
 Row = TypeVar("Row", NegotiationRow, TransferRow)
 Record = TypeVar("Record", Negotiation, TransferRecord)
@@ -173,6 +180,26 @@ class SqlProcessStore(OutboxSql, ProcessStore):
                 raise NotFound(f"no {kind} {process_id}", field="process_id")
             core.move_process(connection, kind, process_id, {"reason": reason, "updated_at": when})
             core.add_event(connection, kind, process_id, row["state"], reason or "problem cleared", when)
+
+    def mark_delivered(self, message: OutboxMessage, at: datetime, provider_pid: str | None = None) -> None:
+        kind = rows.check_kind(message.process_kind)
+        when = rows.aware(at, "at")
+        with self._db.writing() as connection:
+            core.mark_sent(connection, message.id, when)
+            row = core.get_process(connection, kind, message.process_id, lock=True)
+            if row is None:
+                return
+            values: dict[str, Any] = {}
+            learnt = []
+            if provider_pid and row["provider_pid"] is None:
+                values["provider_pid"] = provider_pid
+                learnt.append("counter-party acknowledged")
+            if row["reason"] is not None and row["state"] != "TERMINATED":
+                values["reason"] = None
+                learnt.append("problem cleared")
+            if values:
+                core.move_process(connection, kind, message.process_id, {**values, "updated_at": when})
+                core.add_event(connection, kind, message.process_id, row["state"], "; ".join(learnt), when)
 
     def overdue(self, now: datetime) -> list[tuple[str, str]]:
         current = rows.aware(now, "now")

@@ -204,36 +204,13 @@ class Worker:
             self._failed(message, f"cannot reach {message.url}: {exc.__class__.__name__}: {exc}")
             return False
         if response.status_code < 300:
-            self.store.mark_sent(message.id, self.clock.now())
-            self._acknowledged(message, response)
+            self.store.mark_delivered(message, self.clock.now(), _provider_pid(message, response))
             return True
         detail = wire.problem_text(response)
         if response.status_code in TRANSIENT:
             self._failed(message, f"{message.url} answered {response.status_code}: {detail}")
             return False
         return self._refused(message, f"counter-party refused {kind} with {response.status_code}: {detail}")
-
-    def _acknowledged(self, message: OutboxMessage, response: httpx.Response) -> None:
-        """Learn the provider's pid from the acknowledgement of an initial request, clear old problems."""
-        provider_pid = None
-        if message.url.endswith("/request") and message.body.get("@type") in ("ContractRequestMessage",
-                                                                              "TransferRequestMessage"):
-            try:
-                provider_pid = response.json().get("providerPid")
-            except ValueError:
-                provider_pid = None
-        process = (self.store.get_negotiation(message.process_id) if message.process_kind == "negotiation"
-                   else self.store.get_transfer(message.process_id))
-        if process is None:
-            return
-        if provider_pid and process.provider_pid is None:
-            change = Change(provider_pid=str(provider_pid), reason=None)
-            move = (self.store.transition_negotiation if message.process_kind == "negotiation"
-                    else self.store.transition_transfer)
-            self._guard(lambda: move(process.id, process.state, process.state, change, [],
-                                     "counter-party acknowledged"), process.id)
-        if process.reason and process.state not in ("TERMINATED",):
-            self.store.note_problem(message.process_kind, message.process_id, None, self.clock.now())
 
     def _failed(self, message: OutboxMessage, reason: str) -> None:
         attempts = message.attempts + 1
@@ -337,6 +314,19 @@ class Worker:
 
                 self._guard(lambda pid=process_id, why=reason: self.transfers.act(pid, TransferMessage.TERMINATION,
                                                                                     why), process_id)
+
+
+def _provider_pid(message: OutboxMessage, response: httpx.Response) -> str | None:
+    """The provider's pid, from its acknowledgement of our initial request; None for any other message."""
+    if not (message.url.endswith("/request") and message.body.get("@type") in ("ContractRequestMessage",
+                                                                                 "TransferRequestMessage")):
+        return None
+    try:
+        answer = response.json()
+    except ValueError:
+        return None
+    pid = answer.get("providerPid") if isinstance(answer, dict) else None
+    return pid if isinstance(pid, str) and pid else None
 
 
 def _leads_to(body: dict[str, Any]) -> str | None:
