@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
-from sqlalchemy import insert, make_url, select, text
+from sqlalchemy import Engine, insert, make_url, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.pool import StaticPool
 
@@ -66,6 +68,25 @@ def test_file_sqlite_pragmas_on_every_connection(tmp_path: Path) -> None:
     first.close()
     second.close()
     engine.dispose()
+
+
+def test_connections_racing_to_switch_a_new_file_to_wal_all_succeed(tmp_path: Path) -> None:
+    """SQLite refuses one of two connections switching a fresh file to WAL at once ("database is locked",
+    without waiting); services starting together must not fail on it."""
+    for trial in range(40):
+        url = f"sqlite:///{tmp_path}/race-{trial}.db"
+        engines = [make_engine(url) for _ in range(4)]
+        start = threading.Barrier(len(engines))
+
+        def connect(engine: Engine, start: threading.Barrier = start) -> str:
+            start.wait()
+            with engine.connect() as connection:
+                return str(connection.exec_driver_sql("PRAGMA journal_mode").scalar())
+
+        with ThreadPoolExecutor(len(engines)) as pool:
+            assert list(pool.map(connect, engines)) == ["wal"] * len(engines)
+        for engine in engines:
+            engine.dispose()
 
 
 def test_memory_sqlite_is_one_shared_database() -> None:
