@@ -26,32 +26,25 @@ class ClaimLog:
         return []
 
 
-def worker(store: ClaimLog, evidence_every: float) -> Worker:
-    return Worker(cast(Any, store), cast(Any, None), cast(Any, None), cast(Any, None), FixedClock(T0),
-                  evidence_every=evidence_every)
+def claims_in(rounds: int, evidence_every: float) -> list[Lanes | None]:
+    """The lanes claimed in ``rounds`` delivery rounds of a worker with that evidence interval."""
+    store = ClaimLog()
+    running = Worker(cast(Any, store), cast(Any, None), cast(Any, None), cast(Any, None), FixedClock(T0),
+                     evidence_every=evidence_every)
+    try:
+        for _ in range(rounds):
+            running.deliver()
+    finally:
+        running.stop()
+    return store.claims
 
 
 def test_evidence_is_claimed_at_most_once_per_interval_and_protocol_every_round() -> None:
-    store = ClaimLog()
-    running = worker(store, evidence_every=3600)
-    try:
-        running.deliver()
-        running.deliver()
-        running.deliver()
-    finally:
-        running.stop()
-    assert store.claims == [PROTOCOL_LANES, EVIDENCE_LANES, PROTOCOL_LANES, PROTOCOL_LANES]
+    assert claims_in(3, evidence_every=3600) == [PROTOCOL_LANES, EVIDENCE_LANES, PROTOCOL_LANES, PROTOCOL_LANES]
 
 
 def test_without_an_interval_evidence_goes_every_round() -> None:
-    store = ClaimLog()
-    running = worker(store, evidence_every=0)
-    try:
-        running.deliver()
-        running.deliver()
-    finally:
-        running.stop()
-    assert store.claims == [PROTOCOL_LANES, EVIDENCE_LANES] * 2
+    assert claims_in(2, evidence_every=0) == [PROTOCOL_LANES, EVIDENCE_LANES] * 2
 
 
 def test_the_lanes_split_on_the_ledger_prefix() -> None:
