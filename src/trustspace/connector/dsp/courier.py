@@ -3,8 +3,8 @@
 Evidence rides in the same outbox as protocol messages but on lanes of its own (``ledger:<pid>``), and is
 handled differently from them:
 
-- it goes after the round's protocol messages and nobody waits for it, so the protocol never waits for the
-  log (docs/decisions/0008-evidence-ledger.md);
+- it is claimed at most every 0.25 s (the worker's ``evidence_every``), goes after that round's protocol
+  messages, and nobody waits for it, so the protocol never waits for the log (docs/decisions/0008 and 0010);
 - a round's statements go in as few requests as the ledger's batch endpoint allows (one token, one request
   for up to ``MAX_BATCH``), in order, and their receipts are kept in the transaction that marks them sent, so
   a crash can neither lose a receipt nor resend a statement whose receipt was kept. A ledger without the
@@ -50,7 +50,7 @@ def evidence_wait(attempts: int) -> float:
 
 
 class Courier:
-    """Sends claimed evidence messages; one call per worker round."""
+    """Sends claimed evidence messages; one call per evidence round of the worker (see worker.EVIDENCE_EVERY)."""
 
     def __init__(self, store: ProcessStore, http: httpx.Client, signer: Signer, clock: Clock) -> None:
         self.store, self.http, self.signer, self.clock = store, http, signer, clock
