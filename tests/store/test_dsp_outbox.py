@@ -48,11 +48,12 @@ class TestDspOutbox:
 
     def test_lanes_claim_by_process_id_prefix_and_the_prefix_is_not_a_pattern(self, store: SqlDspStore) -> None:
         start(store, "c-1", messages=1)
-        store.queue_outbox([message("ledger:c-1", 1), message("ledger_c-2", 2), message("ledger:c-3", 3)])
+        store.queue_outbox([message("ledger:c-1", 1), message("ledger_c-2", 2), message("ledger:c-3", 3),
+                            message("LEDGER:c-4", 4)])
         evidence = store.claim_outbox(at(0), at(30), lanes=Lanes("ledger:"))
-        assert [m.process_id for m in evidence] == ["ledger:c-1", "ledger:c-3"]  # "_" is not a wildcard
+        assert [m.process_id for m in evidence] == ["ledger:c-1", "ledger:c-3"]  # "_" is no wildcard, case counts
         protocol = store.claim_outbox(at(0), at(30), lanes=Lanes("ledger:", inside=False))
-        assert [m.process_id for m in protocol] == ["c-1", "ledger_c-2"]
+        assert [m.process_id for m in protocol] == ["c-1", "ledger_c-2", "LEDGER:c-4"]
         assert store.claim_outbox(at(0), at(30)) == []  # all leased now
         store.queue_outbox([message("50%_off", 4), message("50%", 5)])
         assert [m.process_id for m in store.claim_outbox(at(0), at(30), lanes=Lanes("50%_"))] == ["50%_off"]

@@ -18,6 +18,7 @@ from sqlalchemy import (
     BindParameter,
     ColumnElement,
     Connection,
+    Integer,
     Select,
     String,
     Table,
@@ -26,6 +27,7 @@ from sqlalchemy import (
     delete,
     exists,
     false,
+    func,
     insert,
     or_,
     select,
@@ -169,11 +171,10 @@ _CLAIMABLE = (
     # FOR UPDATE; its writer lock lets one claimer at a time in.
     .with_for_update(skip_locked=True)
 )
-_LANE: BindParameter[str] = bindparam("lane", type_=String())  # LIKE pattern: the prefix, escaped, then %
-_CLAIMABLE_BY_LANE = {
-    True: _CLAIMABLE.where(OUTBOX.c.process_id.like(_LANE, escape="\\")),
-    False: _CLAIMABLE.where(OUTBOX.c.process_id.not_like(_LANE, escape="\\")),
-}
+# The lane's prefix compared as it is: LIKE would need escaping and, on SQLite, ignores ASCII case.
+_LANE_PREFIX = func.substr(OUTBOX.c.process_id, 1, bindparam("lane_length", type_=Integer()))
+_LANE: BindParameter[str] = bindparam("lane", type_=String())
+_CLAIMABLE_BY_LANE = {True: _CLAIMABLE.where(_LANE_PREFIX == _LANE), False: _CLAIMABLE.where(_LANE_PREFIX != _LANE)}
 _UNSENT = OUTBOX.c.sent_at.is_(None)
 _LEASE = update(OUTBOX).where(OUTBOX.c.id.in_(bindparam("ids", expanding=True)), _UNSENT)
 _SENT = update(OUTBOX).where(OUTBOX.c.id == bindparam("message_id"), _UNSENT)
@@ -193,7 +194,7 @@ def claim(connection: Connection, now: datetime, lease_until: datetime, limit: i
     query = _CLAIMABLE
     if lanes is not None:
         query = _CLAIMABLE_BY_LANE[lanes.inside]
-        params["lane"] = "".join("\\" + c if c in "\\%_" else c for c in lanes.prefix) + "%"
+        params.update(lane=lanes.prefix, lane_length=len(lanes.prefix))
     found = [record(OutboxMessage, row._mapping) for row in connection.execute(query, params)]
     if found:
         connection.execute(_LEASE, {"ids": [message.id for message in found], "lease_until": lease_until})

@@ -194,7 +194,7 @@ class SqlProcessStore(OutboxSql, ProcessStore):
             if provider_pid and row["provider_pid"] is None:
                 values["provider_pid"] = provider_pid
                 learnt.append("counter-party acknowledged")
-            if row["reason"] is not None and row["state"] != "TERMINATED":
+            if row["reason"] and row["state"] != "TERMINATED":
                 values["reason"] = None
                 learnt.append("problem cleared")
             if values:

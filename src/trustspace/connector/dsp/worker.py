@@ -16,7 +16,7 @@ import logging
 import threading
 import time
 from collections import defaultdict
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import timedelta
 from typing import Any
 
@@ -45,6 +45,10 @@ EXPIRY_INTERVAL = 1.0
 # How often evidence leaves for the ledger. A negotiation queues some ten statements over ~40 ms: sent each
 # round they cost the connector and the operator one authenticated request and one transaction per move.
 EVIDENCE_EVERY = 0.25
+# How long a claimed message is ours before another claim may take it (a crashed sender's messages go again
+# after it). An evidence job sends up to 4 batches, each request allowed 10 s.
+PROTOCOL_LEASE = timedelta(seconds=30)
+EVIDENCE_LEASE = timedelta(seconds=60)
 PROTOCOL_LANES = Lanes(LEDGER_PREFIX, inside=False)
 EVIDENCE_LANES = Lanes(LEDGER_PREFIX, inside=True)
 FINAL = ("TERMINATED", "FINALIZED", "COMPLETED")
@@ -71,6 +75,8 @@ class Worker:
         self.store, self.negotiations, self.transfers, self.signer = store, negotiations, transfers, signer
         self.clock, self.poll, self.evidence_every = clock, poll, evidence_every
         self._next_evidence = 0.0
+        self._courier_thread = ThreadPoolExecutor(1, thread_name_prefix="evidence")
+        self._evidence_job: Future[None] = _done()
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -96,6 +102,7 @@ class Worker:
         if self._thread is not None:
             self._thread.join(10)
         self._senders.shutdown(wait=False, cancel_futures=True)
+        self._courier_thread.shutdown(wait=False, cancel_futures=True)
         self._movers.shutdown(wait=False, cancel_futures=True)
         self.http.close()
 
@@ -167,21 +174,28 @@ class Worker:
     # --- outbox ---------------------------------------------------------------------------------------------
     def deliver(self) -> None:
         now = self.clock.now()
-        lease = now + timedelta(seconds=30)
         by_process: dict[str, list[OutboxMessage]] = defaultdict(list)
-        for message in self.store.claim_outbox(now, lease, limit=64, lanes=PROTOCOL_LANES):
+        for message in self.store.claim_outbox(now, now + PROTOCOL_LEASE, limit=64, lanes=PROTOCOL_LANES):
             by_process[message.process_id].append(message)
         protocol = [self._senders.submit(self._deliver_in_order, group) for group in by_process.values()]
         for future in protocol:
             future.result()
+        self._send_evidence()
+
+    def _send_evidence(self) -> None:
+        """Claim and send evidence if its turn has come and the last batch is done. One batch at a time, on a
+        thread of its own: a slow ledger never takes a protocol sender, and a lane's statements are never in
+        flight in two requests at once (they would reach the log out of order if the first failed)."""
         monotonic = time.monotonic()
-        if monotonic < self._next_evidence:
+        if monotonic < self._next_evidence or not self._evidence_job.done():
             return
         self._next_evidence = monotonic + self.evidence_every
-        evidence = self.store.claim_outbox(now, lease, limit=4 * MAX_BATCH, lanes=EVIDENCE_LANES)
+        # Read the clock again: the protocol deliveries before this may have taken a while.
+        now = self.clock.now()
+        evidence = self.store.claim_outbox(now, now + EVIDENCE_LEASE, limit=4 * MAX_BATCH, lanes=EVIDENCE_LANES)
         if evidence:
             # After the protocol's messages, and never waited for (see courier.py).
-            self._senders.submit(self._deliver_evidence, evidence)
+            self._evidence_job = self._courier_thread.submit(self._deliver_evidence, evidence)
 
     def _deliver_evidence(self, messages: list[OutboxMessage]) -> None:
         try:
@@ -314,6 +328,12 @@ class Worker:
 
                 self._guard(lambda pid=process_id, why=reason: self.transfers.act(pid, TransferMessage.TERMINATION,
                                                                                     why), process_id)
+
+
+def _done() -> Future[None]:
+    finished: Future[None] = Future()
+    finished.set_result(None)
+    return finished
 
 
 def _provider_pid(message: OutboxMessage, response: httpx.Response) -> str | None:
