@@ -197,18 +197,50 @@ def test_catalog_errors_are_schema_valid(world: World) -> None:
     got.check()
 
 
-def test_authentication_failures_stay_problem_documents(world: World) -> None:
-    """Decision 0006: whoever has not proven who it is gets the spine's 401/403 problem document, not a DSP
-    error; the binding makes no error body mandatory for them."""
+def test_refusals_before_any_dsp_route_runs_are_dsp_errors_too(world: World) -> None:
+    """"If an error body is returned, it MUST be a Contract Negotiation Error" (and likewise for transfers and
+    the catalog): whoever has not proven who it is (401, with its WWW-Authenticate challenge), a stranger to
+    the space (403), a method or path no route takes (405/404), and the request guard's refusals (413 too
+    large, 415 not JSON) all get the binding's error, naming only the pid the path names."""
     key = SigningKey.generate()
     did = did_key(key.public)
     outsider = Signer(key, did, verification_method_id(did), SystemClock(), lambda: None)
-    for path in ("/negotiations/urn:uuid:x", "/transfers/urn:uuid:x", "/callback/negotiations/urn:uuid:x"):
-        for status, headers in ((401, {}), (403, outsider.headers(did_web(world.provider.url)))):
-            answer = httpx.get(f"{world.provider.url}/dsp{path}", headers=headers)
-            assert answer.status_code == status, answer.text
-            assert answer.headers["content-type"].startswith(PROBLEM_MEDIA_TYPE), answer.headers
-            assert "@type" not in answer.json(), answer.text
+    provider, got = world.provider.url, Collected()
+    for path, kind, named in (("/negotiations/urn:uuid:x", "negotiation", pids("", "urn:uuid:x")),
+                              ("/transfers/urn:uuid:x", "transfer", pids("", "urn:uuid:x")),
+                              ("/callback/negotiations/urn:uuid:x", "negotiation", pids("urn:uuid:x", "")),
+                              ("/catalog/datasets/x", "catalog", None)):
+        for status, headers in ((401, {}), (403, outsider.headers(did_web(provider)))):
+            answer = httpx.get(f"{provider}/dsp{path}", headers=headers)
+            got.add(f"{status} GET {path}", answer, status, kind, named)
+            assert answer.headers.get("www-authenticate", "").startswith("Bearer") or status != 401, answer.headers
+    signed = world.hand.signer.headers(did_web(provider))
+    got.add("405", httpx.delete(f"{provider}/dsp/negotiations/urn:uuid:x", headers=signed), 405, "negotiation",
+            pids("", "urn:uuid:x"))
+    got.add("404", httpx.post(f"{provider}/dsp/transfers/urn:uuid:y/a/b", headers=signed, json={}), 404,
+            "transfer", pids("", "urn:uuid:y"))
+    oversized = b'{"x": "' + b"a" * (2 << 20) + b'"}'
+    got.add("413", httpx.post(f"{provider}/dsp/negotiations/request", headers={**signed, "Content-Type":
+                              "application/json"}, content=oversized), 413, "negotiation", pids(), "body-too-large")
+    got.add("415", httpx.post(f"{provider}/dsp/callback/transfers/urn:uuid:z/start",
+                              headers={**signed, "Content-Type": "text/plain"}, content=b"x"), 415, "transfer",
+            pids("urn:uuid:z", ""), "unsupported-media-type")
+    got.check()
+
+
+def test_refusals_elsewhere_stay_problem_documents(world: World) -> None:
+    for path in ("/v1/management/negotiations", "/.well-known/nothing-here"):
+        answer = httpx.get(f"{world.provider.url}{path}")
+        assert answer.status_code in (401, 404), answer.text
+        assert answer.headers["content-type"].startswith(PROBLEM_MEDIA_TYPE), answer.headers
+
+
+def test_path_pids_name_only_what_the_path_names() -> None:
+    assert routes.path_pids("/dsp/negotiations/p-1/termination") == {"providerPid": "p-1"}
+    assert routes.path_pids("/dsp/callback/transfers/c-1/start") == {"consumerPid": "c-1"}
+    assert routes.path_pids("/dsp/negotiations/request") == {}
+    assert routes.path_pids("/dsp/catalog/datasets/d-1") == {}
+    assert routes.path_pids("/v1/management/negotiations/x") == {}
 
 
 @pytest.mark.parametrize(("path", "kind"), [

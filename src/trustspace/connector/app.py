@@ -15,6 +15,7 @@ from trustspace.client.fetch import get_json, get_object
 from trustspace.client.http import SignedClient, Signer
 from trustspace.connector.conformance import ConformanceAuthenticator, load_seed
 from trustspace.connector.dsp.assembly import DspParts, install_dsp
+from trustspace.connector.dsp.routes import error_for_path
 from trustspace.connector.evidence import EvidenceRecorder
 from trustspace.connector.heartbeat import Heartbeat
 from trustspace.connector.ledger_routes import ledger_router
@@ -129,6 +130,7 @@ def create_app(
         title=f"TrustSpace connector ({settings.name})", service="connector",
         did_document=lambda: did_document(did, key.public, settings.public_url), ready=lambda: database_ready(db),
         metrics=metrics, lifespan=lifespan, max_body_bytes=settings.max_body_bytes, streaming_prefixes=("/inbox/",),
+        scoped_errors=error_for_path,
     )
     app.include_router(build_router(auth, holder, operator, heartbeat, signer, settings.public_url))
     parts.append(install_dsp(app, db=db, auth=auth, signer=signer, key=key, did=did, public_url=settings.public_url,

@@ -16,7 +16,7 @@ from trustspace import __version__
 from trustspace.store.db import Database
 from trustspace.web.middleware import RequestGuard
 from trustspace.web.observability import ServiceMetrics
-from trustspace.web.problems import install_problem_handlers, problem
+from trustspace.web.problems import ScopedErrors, install_problem_handlers, problem
 
 DEFAULT_MAX_BODY = 1024 * 1024
 
@@ -31,12 +31,14 @@ def service_app(
     lifespan: Callable[[FastAPI], AbstractAsyncContextManager[None]] | None = None,
     max_body_bytes: int = DEFAULT_MAX_BODY,
     streaming_prefixes: tuple[str, ...] = (),
+    scoped_errors: ScopedErrors | None = None,
 ) -> FastAPI:
-    """``ready`` returns None when the service can take traffic, or the reason it cannot."""
+    """``ready`` returns None when the service can take traffic, or the reason it cannot. ``scoped_errors``
+    answers client errors on paths whose protocol prescribes its own error body (the connector's DSP paths)."""
     app = FastAPI(title=title, version=__version__, lifespan=lifespan)
-    install_problem_handlers(app)
+    install_problem_handlers(app, scoped_errors)
     app.add_middleware(RequestGuard, metrics=metrics, max_body_bytes=max_body_bytes,
-                       streaming_prefixes=streaming_prefixes)
+                       streaming_prefixes=streaming_prefixes, scoped=scoped_errors)
 
     @app.get("/healthz", tags=["operations"])
     def healthz() -> dict[str, str]:

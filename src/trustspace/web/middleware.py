@@ -13,10 +13,11 @@ import secrets
 import time
 from typing import Any
 
+from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from trustspace.web.observability import ServiceMetrics, request_id_var
-from trustspace.web.problems import problem
+from trustspace.web.problems import ScopedErrors, problem, rescoped
 
 log = logging.getLogger("trustspace.access")
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
@@ -39,8 +40,10 @@ def _is_json(content_type: str | None) -> bool:
 
 class RequestGuard:
     def __init__(self, app: ASGIApp, *, metrics: ServiceMetrics, max_body_bytes: int,
-                 streaming_prefixes: tuple[str, ...] = ()) -> None:
+                 streaming_prefixes: tuple[str, ...] = (), scoped: ScopedErrors | None = None) -> None:
         self.app = app
+        # Refusals on paths with an error body of their own (the Dataspace Protocol's) are answered in it.
+        self.scoped = scoped
         self.metrics = metrics
         self.max_body = max_body_bytes
         # Paths that stream data of any type and size (the data plane's inbox) and enforce their own limits.
@@ -79,13 +82,16 @@ class RequestGuard:
     def _refuse(self, scope: Scope) -> Any:
         length = _header(scope, b"content-length")
         if length is not None and (not length.isdigit() or int(length) > self.max_body):
-            return self._too_large()
+            return self._too_large(scope)
         has_body = (length is not None and length != "0") or _header(scope, b"transfer-encoding") is not None
         if scope["method"] in _BODY_METHODS and has_body and not _is_json(_header(scope, b"content-type")):
-            return problem(415, "unsupported-media-type", "Unsupported media type",
-                           "request bodies must be JSON", field="Content-Type",
-                           hint="send Content-Type: application/json")
+            return self._in_scope(scope, problem(415, "unsupported-media-type", "Unsupported media type",
+                                                 "request bodies must be JSON", field="Content-Type",
+                                                 hint="send Content-Type: application/json"))
         return None
+
+    def _in_scope(self, scope: Scope, response: JSONResponse) -> JSONResponse:
+        return response if self.scoped is None else rescoped(response, scope.get("path", ""), self.scoped)
 
     async def _call_limited(self, scope: Scope, receive: Receive, send: Send) -> None:
         # When a streamed body crosses the limit we answer 413 ourselves and tell the app the client left:
@@ -103,7 +109,7 @@ class RequestGuard:
                 if received > self.max_body and not answered:
                     answered = True
                     if not response_started:
-                        await self._too_large()(scope, receive, send)
+                        await self._too_large(scope)(scope, receive, send)
                     return {"type": "http.disconnect"}
             return message
 
@@ -116,9 +122,10 @@ class RequestGuard:
 
         await self.app(scope, limited_receive, guarded_send)
 
-    def _too_large(self) -> Any:
-        return problem(413, "body-too-large", "Request body too large",
-                       f"request body exceeds the limit of {self.max_body} bytes", field="body")
+    def _too_large(self, scope: Scope) -> Any:
+        return self._in_scope(scope, problem(413, "body-too-large", "Request body too large",
+                                             f"request body exceeds the limit of {self.max_body} bytes",
+                                             field="body"))
 
     def _observe(self, scope: Scope, status: int, seconds: float) -> None:
         route = scope.get("route")

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -12,6 +14,10 @@ from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from trustspace.core.errors import TrustSpaceError
+
+# Paths whose protocol prescribes its own error body answer client errors (4xx) in it instead: given the path,
+# the status, a short code and the reason, it returns that answer, or None outside those paths.
+ScopedErrors = Callable[[str, int, str, str], JSONResponse | None]
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 PROBLEM_BASE = "urn:trustspace:problem:"
@@ -78,6 +84,34 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     return problem(exc.status_code, slug, slug.replace("-", " ").capitalize(), str(exc.detail))
 
 
+def _scoped(handler: Callable[[Request, Exception], Any], scoped: ScopedErrors) -> Callable[[Request, Exception], Any]:
+    """``handler``, except that a client error on a path with an error body of its own is answered in it, with
+    the same status, code (the problem's slug) and reason, and the same headers (``WWW-Authenticate``)."""
+
+    async def answer(request: Request, exc: Exception) -> JSONResponse:
+        response: JSONResponse = await handler(request, exc)
+        return rescoped(response, request.url.path, scoped)
+
+    return answer
+
+
+def rescoped(response: JSONResponse, path: str, scoped: ScopedErrors) -> JSONResponse:
+    """A problem response in the error body ``path`` prescribes, if it prescribes one and this is a 4xx."""
+    if not 400 <= response.status_code < 500:
+        return response
+    document = json.loads(bytes(response.body))
+    reason = str(document.get("detail", ""))
+    if document.get("field"):
+        reason = f"{document['field']}: {reason}"
+    answer = scoped(path, response.status_code, str(document.get("type", "")).removeprefix(PROBLEM_BASE), reason)
+    if answer is None:
+        return response
+    for name in ("www-authenticate", "retry-after"):
+        if name in response.headers:
+            answer.headers[name] = response.headers[name]
+    return answer
+
+
 async def _database_error(request: Request, exc: Exception) -> JSONResponse:
     # SQLite answers "database is locked" after its busy timeout under heavy concurrent writes: a transient
     # condition the caller can retry, not an internal error. Anything else from the database stays a 500.
@@ -97,9 +131,10 @@ async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
                    "in the X-Request-Id header identifies it in the service log")
 
 
-def install_problem_handlers(app: FastAPI) -> None:
-    app.add_exception_handler(TrustSpaceError, _trustspace_error)
-    app.add_exception_handler(RequestValidationError, _validation_error)
-    app.add_exception_handler(StarletteHTTPException, _http_error)
+def install_problem_handlers(app: FastAPI, scoped: ScopedErrors | None = None) -> None:
+    handlers = {TrustSpaceError: _trustspace_error, RequestValidationError: _validation_error,
+                StarletteHTTPException: _http_error}
+    for kind, handler in handlers.items():
+        app.add_exception_handler(kind, handler if scoped is None else _scoped(handler, scoped))
     app.add_exception_handler(OperationalError, _database_error)
     app.add_exception_handler(Exception, _unexpected)

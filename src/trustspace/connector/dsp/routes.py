@@ -75,6 +75,30 @@ def error_kind(path: str) -> str | None:
     return None
 
 
+def path_pids(path: str) -> dict[str, str]:
+    """The pid a DSP path names, read from the path alone (for errors met before routing)."""
+    for base, role in ((wire.CALLBACK_PATH, CONSUMER), (wire.DSP_PATH, PROVIDER)):
+        if path.startswith(base + "/"):
+            parts = path.removeprefix(base + "/").split("/")
+            kind_of_process = parts[0] in ("negotiations", "transfers")
+            if kind_of_process and len(parts) > 1 and parts[1] and parts[1] != "request":
+                return at(role, parts[1])
+            return {}
+    return {}
+
+
+def error_for_path(path: str, status: int, code: str, reason: str) -> JSONResponse | None:
+    """A client error on a DSP path in the binding's error body (``If an error body is returned, it MUST be a
+    Contract Negotiation Error`` / ``Transfer Error``; the catalog likewise), None elsewhere. Used for what
+    is refused before a DSP route runs its own handling: authentication (401/403), unknown methods and paths
+    (404/405), and the request guard's size and media-type refusals (413/415)."""
+    kind = error_kind(path)
+    if kind is None:
+        return None
+    return JSONResponse(wire.error(kind, code or "error", reason or code or "refused", path_pids(path)),
+                        status_code=status)
+
+
 def unreadable(exc: RequestValidationError) -> TrustSpaceError:
     # Same statuses as the app-wide problem handler (400 not JSON, 422 otherwise): only the body's shape changes.
     if any(error.get("type") == "json_invalid" for error in exc.errors()):
