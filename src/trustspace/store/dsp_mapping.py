@@ -146,26 +146,6 @@ def negotiation_row(record: Negotiation) -> NegotiationRow:
     )
 
 
-def negotiation(row: NegotiationRow) -> Negotiation:
-    return Negotiation(
-        id=row.id,
-        role=row.role,
-        state=row.state,
-        consumer_pid=row.consumer_pid,
-        provider_pid=row.provider_pid,
-        counter_party=row.counter_party,
-        counter_party_address=row.counter_party_address,
-        offer=row.offer,
-        asset_id=row.asset_id,
-        created_at=row.created_at,
-        updated_at=row.updated_at,
-        agreement_id=row.agreement_id,
-        reason=row.reason,
-        deadline_at=row.deadline_at,
-        details=row.details,
-    )
-
-
 def agreement_row(record: Agreement) -> AgreementRow:
     return AgreementRow(
         id=record.id,
@@ -201,24 +181,4 @@ def transfer_row(record: TransferRecord) -> TransferRow:
         deadline_at=optional_aware(record.deadline_at, "deadline_at"),
         created_at=aware(record.created_at, "created_at"),
         updated_at=aware(record.updated_at, "updated_at"),
-    )
-
-
-def transfer(row: TransferRow) -> TransferRecord:
-    return TransferRecord(
-        id=row.id,
-        role=row.role,
-        state=row.state,
-        consumer_pid=row.consumer_pid,
-        provider_pid=row.provider_pid,
-        agreement_id=row.agreement_id,
-        counter_party=row.counter_party,
-        counter_party_address=row.counter_party_address,
-        transfer_type=row.transfer_type,
-        created_at=row.created_at,
-        updated_at=row.updated_at,
-        data_address=row.data_address,
-        reason=row.reason,
-        deadline_at=row.deadline_at,
-        details=row.details,
     )

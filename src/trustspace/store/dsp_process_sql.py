@@ -29,7 +29,6 @@ from trustspace.store.dsp_records import (
     TransferRecord,
 )
 
-Row = TypeVar("Row", NegotiationRow, TransferRow)
 Record = TypeVar("Record", Negotiation, TransferRecord)
 
 _KIND_OF: dict[type[NegotiationRow | TransferRow], str] = {NegotiationRow: "negotiation", TransferRow: "transfer"}
@@ -57,9 +56,9 @@ class SqlProcessStore(OutboxSql, ProcessStore):
             return None if row is None else core.record(Negotiation, row)
 
     def list_negotiations(self, role: str | None = None, state: str | None = None) -> list[Negotiation]:
-        query = _listing(NegotiationRow, role, state)
-        with self._db.reading() as session:
-            return [rows.negotiation(row) for row in session.scalars(query)]
+        with self._db.snapshot() as connection:
+            found = connection.execute(_listing("negotiation", role, state))
+            return [core.record(Negotiation, row._mapping) for row in found]
 
     def transition_negotiation(
         self,
@@ -116,11 +115,11 @@ class SqlProcessStore(OutboxSql, ProcessStore):
     def list_transfers(
         self, role: str | None = None, state: str | None = None, agreement_id: str | None = None
     ) -> list[TransferRecord]:
-        query = _listing(TransferRow, role, state)
+        query = _listing("transfer", role, state)
         if agreement_id is not None:
-            query = query.where(TransferRow.agreement_id == agreement_id)
-        with self._db.reading() as session:
-            return [rows.transfer(row) for row in session.scalars(query)]
+            query = query.where(core.TRANSFERS.c.agreement_id == agreement_id)
+        with self._db.snapshot() as connection:
+            return [core.record(TransferRecord, row._mapping) for row in connection.execute(query)]
 
     def transition_transfer(
         self,
@@ -321,10 +320,11 @@ def _pids_given(consumer_pid: str | None, provider_pid: str | None) -> None:
         raise ValidationFailed("give consumer_pid, provider_pid or both", field="consumer_pid")
 
 
-def _listing(model: type[Row], role: str | None, state: str | None) -> Select[Row]:
-    query = select(model).order_by(model.created_at, model.id)
+def _listing(kind: str, role: str | None, state: str | None) -> Select[Any]:
+    table = core.PROCESS_TABLES[kind]
+    query = select(table).order_by(table.c.created_at, table.c.id)
     if role is not None:
-        query = query.where(model.role == rows.check_role(role))
+        query = query.where(table.c.role == rows.check_role(role))
     if state is not None:
-        query = query.where(model.state == state)
+        query = query.where(table.c.state == state)
     return query
