@@ -9,7 +9,7 @@ import httpx
 from rich.table import Table
 
 from trustspace.cli.output import console, emit_json
-from trustspace.client.http import KeyClient
+from trustspace.client.http import KeyClient, raise_refusal
 from trustspace.core.errors import PeerUnreachable
 from trustspace.web.auth import API_KEY_HEADER
 
@@ -50,6 +50,10 @@ def _follow(url: str, api_key: str, params: dict[str, Any], as_json: bool, last:
         with httpx.stream("GET", f"{url.rstrip('/')}/v1/management/events", params=params,
                           headers={API_KEY_HEADER: api_key},
                           timeout=httpx.Timeout(10.0, read=None)) as response:
+            if response.status_code >= 400:
+                # A refusal (wrong key, bad parameter) would come back the same on every reconnect: say it.
+                response.read()
+                raise_refusal(response)
             event_id = last
             for line in response.iter_lines():
                 if line.startswith("id: "):

@@ -36,6 +36,17 @@ class RemoteProblem(PeerError):
         return self.remote_type.rsplit(":", 1)[-1]
 
 
+def raise_refusal(response: httpx.Response) -> None:
+    """``RemoteProblem`` for an answer of 400 or more (its body read), nothing otherwise."""
+    if response.status_code < 400:
+        return
+    try:
+        body = response.json()
+    except ValueError:
+        body = {"detail": response.text[:500]}
+    raise RemoteProblem(response.status_code, body if isinstance(body, dict) else {"detail": str(body)})
+
+
 @dataclass
 class Signer:
     """Signs one fresh token per request, bound to the current membership credential if there is one."""
@@ -78,12 +89,7 @@ def call(
     except httpx.HTTPError as exc:
         raise PeerUnreachable(f"{method} {url} failed: {exc.__class__.__name__}: {exc}",
                               hint="check that the service is running and the URL is right") from exc
-    if response.status_code >= 400:
-        try:
-            body = response.json()
-        except ValueError:
-            body = {"detail": response.text[:500]}
-        raise RemoteProblem(response.status_code, body if isinstance(body, dict) else {"detail": str(body)})
+    raise_refusal(response)
     if response.status_code == 204 or not response.content:
         return None
     return response.json()
