@@ -8,9 +8,12 @@ as the connectors are (``uvicorn.run(app, log_config=None, access_log=False)``, 
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import os
 import secrets
+import sqlite3
 import subprocess
 import sys
 import time
@@ -30,7 +33,9 @@ from starlette.routing import Route
 
 from trustspace.connector.settings import init_connector
 from trustspace.core.ids import credit_code_check_char
+from trustspace.core.keys import SigningKey
 from trustspace.demo.processes import Service, Supervisor, free_port
+from trustspace.store.interfaces import ReplayStore
 
 FLOOR_ACK = {"@context": ["https://w3id.org/dspace/2025/1/context.jsonld"], "@type": "ContractNegotiation",
              "consumerPid": "urn:uuid:0", "providerPid": "urn:uuid:1", "state": "REQUESTED"}
@@ -262,7 +267,8 @@ def load_average() -> float:
 # --- the bare apps of the baselines --------------------------------------------------------------------------
 def bare_app(kind: str) -> Starlette:
     """``floor``: POST /echo parses a JSON body and answers a small JSON acknowledgement, as a DSP endpoint
-    does. ``file``: GET /file is a FileResponse of the file named by BENCH_FILE."""
+    does. ``work``: POST /start and POST /hop do the work a negotiation may not skip (see ``RequiredWork``).
+    ``file``: GET /file is a FileResponse of the file named by BENCH_FILE."""
 
     async def ready(_: Request) -> Response:
         return JSONResponse({"status": "ready"})
@@ -274,9 +280,93 @@ def bare_app(kind: str) -> Starlette:
     async def file(_: Request) -> Response:
         return FileResponse(os.environ["BENCH_FILE"], media_type="application/octet-stream")
 
-    routes = [Route("/readyz", ready), Route("/echo", echo, methods=["POST"]) if kind == "floor"
-              else Route("/file", file)]
-    return Starlette(routes=routes)
+    if kind == "floor":
+        route = Route("/echo", echo, methods=["POST"])
+    elif kind == "work":
+        work = RequiredWork(Path(os.environ["BENCH_WORK_DB"]))
+        return Starlette(routes=[Route("/readyz", ready), Route("/start", work.start, methods=["POST"]),
+                                 Route("/hop", work.hop, methods=["POST"])])
+    else:
+        route = Route("/file", file)
+    return Starlette(routes=[Route("/readyz", ready), route])
+
+
+WORK_SCHEMA = "negotiation/contract-request-message-schema.json"
+WORK_AUDIENCE = "did:web:bench-floor"
+WORK_ISSUER = "did:web:bench-sender"
+
+
+def work_secrets() -> tuple[SigningKey, str]:
+    """One run's throw-away sender key and owner API key for the required-work floor, handed to the bare app
+    in BENCH_SEED and BENCH_API_KEY by the benchmark that generated them."""
+    return SigningKey.from_seed(bytes.fromhex(os.environ["BENCH_SEED"])), os.environ["BENCH_API_KEY"]
+
+
+class _SqliteReplay(ReplayStore):
+    """Remembers token ids in the same transaction as the message (the most a real hop could save)."""
+
+    def __init__(self, connection: sqlite3.Connection) -> None:
+        self.connection = connection
+
+    def remember_jti(self, jti: str, issuer: str, expires_at: datetime, now: datetime) -> bool:
+        try:
+            self.connection.execute("INSERT INTO jti VALUES (?, ?)", (jti, expires_at.isoformat()))
+        except sqlite3.IntegrityError:
+            return False
+        return True
+
+
+class RequiredWork:
+    """The bare app ``work``: what a negotiation cannot skip on the receiving side, and nothing more.
+
+    ``POST /start`` is the owner's management call: the API key is checked (against its SHA-256, as the
+    connectors store it) and the new negotiation committed before 201. ``POST /hop`` is one protocol message:
+    the sender's Ed25519-signed token is verified and a replayed jti refused, the message is validated against
+    its DSP schema, and jti and message are committed in one durable transaction before 201. SQLite in WAL
+    mode with synchronous=FULL, as the connectors run it; the work runs on the event loop (a thread hop is not
+    required), so this is a lower bound."""
+
+    def __init__(self, database: Path) -> None:
+        from trustspace.core.clock import SystemClock
+        from trustspace.identity.tokens import TokenVerifier
+
+        self.connection = sqlite3.connect(database, isolation_level=None, check_same_thread=False)
+        for statement in ("PRAGMA journal_mode=WAL", "PRAGMA synchronous=FULL",
+                          "CREATE TABLE IF NOT EXISTS jti (jti TEXT PRIMARY KEY, expires_at TEXT)",
+                          "CREATE TABLE IF NOT EXISTS message (id INTEGER PRIMARY KEY, body TEXT)"):
+            self.connection.execute(statement)
+        key, api_key = work_secrets()
+        self.api_key_hash = hashlib.sha256(api_key.encode()).digest()
+        self.verifier = TokenVerifier(WORK_AUDIENCE, lambda _kid: key.public, _SqliteReplay(self.connection),
+                                      SystemClock())
+
+    def commit(self, raw: bytes, token: str | None = None) -> None:
+        self.connection.execute("BEGIN IMMEDIATE")
+        try:
+            if token is not None:
+                self.verifier.verify(token)
+            self.connection.execute("INSERT INTO message (body) VALUES (?)", (raw.decode(),))
+        except BaseException:
+            self.connection.execute("ROLLBACK")
+            raise
+        self.connection.execute("COMMIT")
+
+    async def start(self, request: Request) -> Response:
+        presented = hashlib.sha256(request.headers["x-api-key"].encode()).digest()
+        if not hmac.compare_digest(presented, self.api_key_hash):
+            return JSONResponse({"detail": "wrong key"}, status_code=401)
+        raw = await request.body()
+        json.loads(raw)
+        self.commit(raw)
+        return JSONResponse(FLOOR_ACK, status_code=201)
+
+    async def hop(self, request: Request) -> Response:
+        from trustspace.protocol.schemas import validate
+
+        raw = await request.body()
+        validate(json.loads(raw), WORK_SCHEMA)
+        self.commit(raw, request.headers["authorization"].removeprefix("Bearer "))
+        return JSONResponse(FLOOR_ACK, status_code=201)
 
 
 def main() -> None:
