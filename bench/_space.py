@@ -32,10 +32,12 @@ from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Route
 
 from trustspace.connector.settings import init_connector
+from trustspace.core.errors import TrustSpaceError, Unauthenticated, ValidationFailed
 from trustspace.core.ids import credit_code_check_char
 from trustspace.core.keys import SigningKey
 from trustspace.demo.processes import Service, Supervisor, free_port
 from trustspace.store.interfaces import ReplayStore
+from trustspace.web.problems import error_body
 
 FLOOR_ACK = {"@context": ["https://w3id.org/dspace/2025/1/context.jsonld"], "@type": "ContractNegotiation",
              "consumerPid": "urn:uuid:0", "providerPid": "urn:uuid:1", "state": "REQUESTED"}
@@ -352,21 +354,35 @@ class RequiredWork:
         self.connection.execute("COMMIT")
 
     async def start(self, request: Request) -> Response:
-        presented = hashlib.sha256(request.headers["x-api-key"].encode()).digest()
+        presented = hashlib.sha256(request.headers.get("x-api-key", "").encode()).digest()
         if not hmac.compare_digest(presented, self.api_key_hash):
-            return JSONResponse({"detail": "wrong key"}, status_code=401)
-        raw = await request.body()
-        json.loads(raw)
-        self.commit(raw)
-        return JSONResponse(FLOOR_ACK, status_code=201)
+            return _refused(Unauthenticated("a wrong or missing management API key", field="X-API-Key"))
+        return await self._answer(request, token=None)
 
     async def hop(self, request: Request) -> Response:
+        authorization = request.headers.get("authorization", "")
+        if not authorization.startswith("Bearer "):
+            return _refused(Unauthenticated("a protocol message needs a bearer token", field="Authorization"))
+        return await self._answer(request, token=authorization.removeprefix("Bearer "))
+
+    async def _answer(self, request: Request, token: str | None) -> Response:
         from trustspace.protocol.schemas import validate
 
         raw = await request.body()
-        validate(json.loads(raw), WORK_SCHEMA)
-        self.commit(raw, request.headers["authorization"].removeprefix("Bearer "))
+        try:
+            body = json.loads(raw)
+            if token is not None:
+                validate(body, WORK_SCHEMA)
+            self.commit(raw, token)
+        except ValueError:
+            return _refused(ValidationFailed("the request body is not JSON", field="body"))
+        except TrustSpaceError as exc:  # a replayed or bad token, a message failing its schema
+            return _refused(exc)
         return JSONResponse(FLOOR_ACK, status_code=201)
+
+
+def _refused(exc: TrustSpaceError) -> Response:
+    return JSONResponse(error_body(exc), status_code=exc.status, media_type="application/problem+json")
 
 
 def main() -> None:
