@@ -75,6 +75,25 @@ class Signer:
         return self._encoded[1]
 
 
+def send(
+    client: httpx.Client,
+    method: str,
+    url: str,
+    *,
+    json: Any = None,
+    headers: dict[str, str] | None = None,
+    params: dict[str, Any] | None = None,
+) -> httpx.Response:
+    """The answer, if it is not a refusal (raised as ``RemoteProblem``); ``PeerUnreachable`` if none came."""
+    try:
+        response = client.request(method, url, json=json, headers=headers, params=params)
+    except httpx.HTTPError as exc:
+        raise PeerUnreachable(f"{method} {url} failed: {exc.__class__.__name__}: {exc}",
+                              hint="check that the service is running and the URL is right") from exc
+    raise_refusal(response)
+    return response
+
+
 def call(
     client: httpx.Client,
     method: str,
@@ -84,12 +103,7 @@ def call(
     headers: dict[str, str] | None = None,
     params: dict[str, Any] | None = None,
 ) -> Any:
-    try:
-        response = client.request(method, url, json=json, headers=headers, params=params)
-    except httpx.HTTPError as exc:
-        raise PeerUnreachable(f"{method} {url} failed: {exc.__class__.__name__}: {exc}",
-                              hint="check that the service is running and the URL is right") from exc
-    raise_refusal(response)
+    response = send(client, method, url, json=json, headers=headers, params=params)
     if response.status_code == 204 or not response.content:
         return None
     return response.json()
@@ -107,6 +121,11 @@ class SignedClient:
     def request(self, method: str, path: str, json: Any = None, params: dict[str, Any] | None = None) -> Any:
         headers = self.signer.headers(self.audience)
         return call(self.http, method, self.base_url + path, json=json, headers=headers, params=params)
+
+    def send(self, method: str, path: str, json: Any = None, params: dict[str, Any] | None = None) -> httpx.Response:
+        """As ``request``, for a caller that needs the answer's headers too."""
+        headers = self.signer.headers(self.audience)
+        return send(self.http, method, self.base_url + path, json=json, headers=headers, params=params)
 
     def close(self) -> None:
         self.http.close()

@@ -67,8 +67,9 @@ class CatalogView:
             "@context": [DSP_CONTEXT], "@id": f"{self.provider}#catalog", "@type": "Catalog",
             "participantId": self.provider,
             "service": [{"@id": self.service_id, "@type": "DataService", "endpointURL": self.endpoint_url}],
-            "dataset": matching[start:start + PAGE_SIZE],
         }
+        if datasets := matching[start:start + PAGE_SIZE]:
+            catalog["dataset"] = datasets  # the schema allows no empty list: a catalog with nothing to offer has none
         validate(catalog, "catalog/catalog-schema.json")
         return catalog, start + PAGE_SIZE < len(matching)
 
@@ -97,6 +98,9 @@ def page_token(page: int, filters: list[Any]) -> str:
 def read_page_token(token: str) -> tuple[int, list[Any]]:
     try:
         data = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
-        return int(data["p"]), list(data["f"])
+        page, filters = data["p"], data["f"]
     except (ValueError, KeyError, TypeError) as exc:
         raise ValidationFailed("continuationToken is not one this catalog issued", field="continuationToken") from exc
+    if not isinstance(page, int) or isinstance(page, bool) or page < 0 or not isinstance(filters, list):
+        raise ValidationFailed("continuationToken is not one this catalog issued", field="continuationToken")
+    return page, filters

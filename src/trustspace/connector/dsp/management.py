@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from dataclasses import asdict
 from typing import Any, Literal
 
+import httpx
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl
@@ -18,14 +19,58 @@ from trustspace.connector.dsp import wire
 from trustspace.connector.dsp.negotiations import Negotiations
 from trustspace.connector.dsp.transfers import Transfers
 from trustspace.core.clock import Clock
-from trustspace.core.errors import NotFound
+from trustspace.core.errors import NotFound, PeerError
 from trustspace.identity.did import did_web
 from trustspace.protocol.transfer import TransferMessage
 from trustspace.store.dsp_interfaces import CatalogStore, ProcessStore
 from trustspace.store.dsp_records import Asset, OfferRecord, PolicyRecord
 from trustspace.web.auth import Authenticator
 
+CATALOG_PATH = "/catalog/request"
+# A catalog of 50 datasets a page (ours) stops at 10,000 datasets; a larger one needs a filter.
+MAX_CATALOG_PAGES = 200
 ID = Field(default=None, min_length=1, max_length=200, pattern=r"^[A-Za-z0-9._:~@/-]+$")
+
+
+def whole_catalog(client: SignedClient, message: dict[str, Any]) -> dict[str, Any]:
+    """The provider's catalog with the datasets of every page, following its ``Link: rel="next"`` answers.
+    Only the continuation token is taken from a link, and only from one that names the catalog endpoint we
+    asked: a provider cannot send us elsewhere. Datasets seen on an earlier page are not repeated."""
+    endpoint = httpx.URL(client.base_url + CATALOG_PATH)
+    response = client.send("POST", CATALOG_PATH, json=message)
+    catalog = _catalog_page(response)
+    seen = {d.get("@id") for d in catalog["dataset"]}
+    for _ in range(MAX_CATALOG_PAGES - 1):
+        link = response.links.get("next", {}).get("url")
+        if link is None:
+            return catalog
+        following = httpx.URL(link)
+        token = following.params.get("continuationToken")
+        if following.copy_with(query=None) != endpoint or not token:
+            raise PeerError(f"the provider's next catalog page {link!r} is not a continuation of {endpoint}",
+                            hint="the provider's public URL may differ from the one given in providerUrl")
+        response = client.send("POST", CATALOG_PATH, json=message, params={"continuationToken": token})
+        for dataset in _catalog_page(response)["dataset"]:
+            if dataset.get("@id") not in seen:
+                seen.add(dataset.get("@id"))
+                catalog["dataset"].append(dataset)
+    raise PeerError(f"the provider's catalog has more than {MAX_CATALOG_PAGES} pages",
+                    hint="narrow the request with a filter, e.g. {\"keyword\": ...}")
+
+
+def _catalog_page(response: httpx.Response) -> dict[str, Any]:
+    """A page as far as gathering needs it: an object whose datasets are objects with a string ``@id``."""
+    try:
+        page = response.json()
+    except ValueError:
+        page = None
+    if isinstance(page, dict):
+        datasets = page.setdefault("dataset", [])
+        if isinstance(datasets, list) and all(isinstance(d, dict) and isinstance(d.get("@id"), str)
+                                              for d in datasets):
+            return page
+    raise PeerError("the provider's catalog page is not a catalog: a JSON object whose datasets each have an @id",
+                    field="dataset")
 
 
 class In(BaseModel):
@@ -134,8 +179,7 @@ def build_management_router(
         url = str(body.provider_url).rstrip("/")
         client = SignedClient(wire.dsp_base(url), did_web(url), signer)
         try:
-            message = wire.message("CatalogRequestMessage", filter=body.filter or None)
-            return client.request("POST", "/catalog/request", json=message)
+            return whole_catalog(client, wire.message("CatalogRequestMessage", filter=body.filter or None))
         finally:
             client.close()
 
