@@ -541,6 +541,16 @@ def test_data_pulls_need_this_transfers_live_token_and_a_started_transfer(world:
     provider.ok("POST", f"/v1/management/transfers/{ppid}/resume")
     pull(token(cpid), 200)
     pull(token(cpid, nth=2), 200)  # resuming sent a fresh token too
+    # Completing (here) and terminating (the other transfer) through the management API end access at once.
+    assert provider.ok("POST", f"/v1/management/transfers/{ppid}/complete")["state"] == "COMPLETED"
+    recorder.wait("TransferCompletionMessage", cpid)
+    pull(token(cpid, nth=2), 403, "transfer-ended")
+    listed = provider.ok("GET", "/v1/management/transfers")
+    other = next(t["id"] for t in listed if t.get("consumerPid") == other_cpid)
+    provider.ok("POST", f"/v1/management/transfers/{other}/terminate", json={"reason": "audit found a problem"})
+    recorder.wait("TransferTerminationMessage", other_cpid)
+    answer = httpx.get(f"{provider.url}/data/{other}", headers={"Authorization": f"Bearer {token(other_cpid)}"})
+    assert answer.status_code == 403 and answer.json()["type"].endswith("transfer-ended"), answer.text
 
 
 # --- deliveries that fail ------------------------------------------------------------------------------
