@@ -103,7 +103,10 @@ def call(
     headers: dict[str, str] | None = None,
     params: dict[str, Any] | None = None,
 ) -> Any:
-    response = send(client, method, url, json=json, headers=headers, params=params)
+    return _decoded(send(client, method, url, json=json, headers=headers, params=params))
+
+
+def _decoded(response: httpx.Response) -> Any:
     if response.status_code == 204 or not response.content:
         return None
     return response.json()
@@ -119,8 +122,7 @@ class SignedClient:
         self.http = httpx.Client(timeout=timeout)
 
     def request(self, method: str, path: str, json: Any = None, params: dict[str, Any] | None = None) -> Any:
-        headers = self.signer.headers(self.audience)
-        return call(self.http, method, self.base_url + path, json=json, headers=headers, params=params)
+        return _decoded(self.send(method, path, json, params))
 
     def send(self, method: str, path: str, json: Any = None, params: dict[str, Any] | None = None) -> httpx.Response:
         """As ``request``, for a caller that needs the answer's headers too."""
