@@ -94,18 +94,6 @@ def send(
     return response
 
 
-def call(
-    client: httpx.Client,
-    method: str,
-    url: str,
-    *,
-    json: Any = None,
-    headers: dict[str, str] | None = None,
-    params: dict[str, Any] | None = None,
-) -> Any:
-    return _decoded(send(client, method, url, json=json, headers=headers, params=params))
-
-
 def _decoded(response: httpx.Response) -> Any:
     if response.status_code == 204 or not response.content:
         return None
@@ -141,7 +129,7 @@ class KeyClient:
         self.http = httpx.Client(timeout=timeout, headers={API_KEY_HEADER: api_key})
 
     def request(self, method: str, path: str, json: Any = None, params: dict[str, Any] | None = None) -> Any:
-        return call(self.http, method, self.base_url + path, json=json, params=params)
+        return _decoded(send(self.http, method, self.base_url + path, json=json, params=params))
 
     def close(self) -> None:
         self.http.close()
