@@ -13,7 +13,14 @@ from fastapi import FastAPI
 
 from trustspace.client.fetch import get_json, get_object
 from trustspace.client.http import SignedClient, Signer
-from trustspace.connector.conformance import ConformanceAuthenticator, load_seed
+from trustspace.connector.conformance import (
+    ConformanceAuthenticator,
+    ScriptedStrategy,
+    Seed,
+    apply_seed,
+    conformance_router,
+    load_seed,
+)
 from trustspace.connector.dsp.assembly import DspParts, install_dsp
 from trustspace.connector.dsp.routes import error_for_path
 from trustspace.connector.evidence import EvidenceRecorder
@@ -137,8 +144,25 @@ def create_app(
                              data_dir=settings.data_dir, clock=clock, deadline_seconds=settings.process_deadline,
                              poll=settings.worker_poll, seed=conformance,
                              evidence=None if conformance is not None else recorder))
+    if isinstance(auth, ConformanceAuthenticator):
+        _install_conformance(app, auth, parts[0], did, clock)
     app.include_router(ledger_router(auth, parts[0].store, witness))
     app.state.did = did
     app.state.store = store
     app.state.dsp = parts[0]
     return app
+
+
+def _install_conformance(app: FastAPI, auth: ConformanceAuthenticator, dsp: DspParts, did: str, clock: Clock) -> None:
+    """The management call that loads a seed at run time: records first, then the scripts, then who the
+    counter-party is (its requests are only accepted once what they may name exists)."""
+    strategy = dsp.negotiations.strategy
+
+    def load(seed: Seed) -> None:
+        apply_seed(seed, dsp.store, did, clock)
+        if isinstance(strategy, ScriptedStrategy):
+            strategy.load(seed)
+        auth.counter_party = seed.counter_party
+        dsp.worker.wake()
+
+    app.include_router(conformance_router(auth, load))

@@ -10,20 +10,33 @@ only, and its callback address. The seed format is documented in docs/conformanc
 from __future__ import annotations
 
 import hmac
-import json
 import uuid
-from pathlib import Path
-from typing import Any, Literal
+from collections.abc import Callable
+from typing import Annotated, Any
 
-from fastapi import Request
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from fastapi import APIRouter, Body, Depends, Request
 
-from trustspace.connector.dsp.strategy import Move, TransferMove
+from trustspace.connector.conformance_seed import (
+    NEGOTIATION_MOVES,
+    TRANSFER_MOVES,
+    WAIT,
+    CounterParty,
+    Script,
+    Seed,
+    SeedAgreement,
+    Step,
+    load_seed,
+    parse_seed,
+)
+from trustspace.connector.dsp.strategy import Move, Strategy, TransferMove
 from trustspace.core.clock import Clock, to_xsd
-from trustspace.core.errors import ValidationFailed
 from trustspace.identity.membership import Membership
-from trustspace.protocol.negotiation import NegotiationMessage
-from trustspace.protocol.transfer import TransferMessage
+from trustspace.protocol import negotiation as negotiation_machine
+from trustspace.protocol import transfer as transfer_machine
+from trustspace.protocol.negotiation import NegotiationState
+from trustspace.protocol.roles import Role
+from trustspace.protocol.transfer import TransferState
+from trustspace.store.dsp_interfaces import StateOf
 from trustspace.store.dsp_records import (
     Agreement,
     Asset,
@@ -36,122 +49,99 @@ from trustspace.store.dsp_records import (
 from trustspace.store.dsp_sql import SqlDspStore
 from trustspace.web.auth import Authenticator, Caller
 
-NegotiationStep = Literal["offer", "agree", "accept", "request", "verify", "finalize", "terminate", "wait"]
-TransferStep = Literal["start", "suspend", "complete", "terminate", "wait"]
-NEGOTIATION_MOVES = {
-    "offer": NegotiationMessage.CONTRACT_OFFER,
-    "agree": NegotiationMessage.AGREEMENT,
-    "accept": NegotiationMessage.ACCEPTED_EVENT,
-    "request": NegotiationMessage.CONTRACT_REQUEST,
-    "verify": NegotiationMessage.VERIFICATION,
-    "finalize": NegotiationMessage.FINALIZED_EVENT,
-    "terminate": NegotiationMessage.TERMINATION,
-}
-TRANSFER_MOVES = {
-    "start": TransferMessage.START,
-    "suspend": TransferMessage.SUSPENSION,
-    "complete": TransferMessage.COMPLETION,
-    "terminate": TransferMessage.TERMINATION,
-}
+__all__ = ["ConformanceAuthenticator", "ScriptedStrategy", "Seed", "apply_seed", "conformance_router", "load_seed",
+           "parse_seed"]
+# Where a process keeps how many steps of its script it has passed: written in the transaction of the move
+# that passes one, so a restart resumes after it and a step is never made twice.
+POSITION = "script"
 
 
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+def next_step(steps: list[Step], passed: int, state: str) -> tuple[int, Step] | None:
+    """The step that applies in ``state``: the next one, if it is for this state. A wait is passed over once
+    the process has left its state (a later step is for the state it is in now)."""
+    for index in range(passed, len(steps)):
+        step = steps[index]
+        if step.state == state:
+            return index, step
+        if step.move != WAIT:
+            return None
+    return None
 
 
-class CounterParty(Strict):
-    participant_id: str = Field(alias="participantId", min_length=1)
-    authorization: str = Field(min_length=8, description="static Authorization header value, this mode only")
-    callback_address: str = Field(alias="callbackAddress", min_length=1)
-
-
-class NegotiationScript(Strict):
-    """Our move in each state that waits for us; a state not listed gets the default automatic move."""
-
-    provider: dict[str, NegotiationStep] = Field(default_factory=dict)
-    consumer: dict[str, NegotiationStep] = Field(default_factory=dict)
-
-
-class TransferScript(Strict):
-    provider: dict[str, TransferStep] = Field(default_factory=dict)
-    consumer: dict[str, TransferStep] = Field(default_factory=dict)
-
-
-class SeedOffer(Strict):
-    id: str
-    policy: dict[str, Any]
-
-
-class SeedDataset(Strict):
-    id: str
-    title: str = ""
-    data_address: dict[str, Any] = Field(alias="dataAddress")
-    offers: list[SeedOffer] = Field(min_length=1)
-    negotiation: NegotiationScript = Field(default_factory=NegotiationScript)
-    transfer: TransferScript = Field(default_factory=TransferScript)
-
-
-class SeedAgreement(Strict):
-    id: str
-    dataset_id: str = Field(alias="datasetId")
-    policy: dict[str, Any] = Field(default_factory=lambda: {"permission": [{"action": "use"}]})
-    transfer: TransferScript = Field(default_factory=TransferScript)
-
-
-class Seed(Strict):
-    counter_party: CounterParty = Field(alias="counterParty")
-    datasets: list[SeedDataset] = Field(default_factory=list)
-    agreements: list[SeedAgreement] = Field(default_factory=list)
-
-
-def load_seed(path: Path) -> Seed:
-    try:
-        return Seed.model_validate(json.loads(path.read_text(encoding="utf-8")))
-    except (OSError, ValueError) as exc:
-        if isinstance(exc, ValidationError):
-            first = exc.errors()[0]
-            field = ".".join(str(p) for p in first["loc"])
-            raise ValidationFailed(
-                f"seed {path}: {field}: {first['msg']}",
-                field=field,
-                hint="see docs/conformance-mode.md for the seed format",
-            ) from None
-        raise ValidationFailed(f"seed {path} is not readable JSON: {exc}", field="seed") from None
+def _position(details: dict[str, Any]) -> int:
+    value = details.get(POSITION, 0)
+    return value if isinstance(value, int) else 0
 
 
 class ScriptedStrategy:
-    """Looks up the script of the dataset (negotiations) or agreement (transfers) a process belongs to;
-    falls back to ``fallback`` for anything the seed does not script."""
+    """Plays the script of the dataset (negotiations) or agreement (transfers) a process belongs to, step by
+    step; a process with no script gets ``fallback``'s moves. Consulted in every state that is not terminal."""
 
-    def __init__(self, seed: Seed, fallback: Any, agreement_dataset: Any) -> None:
-        self.datasets = {d.id: d for d in seed.datasets}
-        self.agreements = {a.id: a for a in seed.agreements}
+    negotiation_states: tuple[StateOf, ...] = tuple(
+        (role.value, state.value) for role in Role for state in NegotiationState
+        if not negotiation_machine.is_terminal(state))
+    transfer_states: tuple[StateOf, ...] = tuple(
+        (None, state.value) for state in TransferState if not transfer_machine.is_terminal(state))
+
+    def __init__(self, seed: Seed, fallback: Strategy, agreement_dataset: Callable[[str], str | None]) -> None:
         self.fallback = fallback
         self.agreement_dataset = agreement_dataset
+        self.load(seed)
+
+    def load(self, seed: Seed) -> None:
+        # One assignment: a worker round sees the old scripts or the new ones, never a mix.
+        self.scripts = ({d.id: d for d in seed.datasets}, {a.id: a for a in seed.agreements})
 
     def negotiation_move(self, negotiation: Negotiation) -> Move | None:
-        dataset = self.datasets.get(negotiation.asset_id)
-        script = getattr(dataset.negotiation, negotiation.role) if dataset else {}
-        step = script.get(negotiation.state)
-        if step is None:
-            move: Move | None = self.fallback.negotiation_move(negotiation)
-            return move
-        return None if step == "wait" else Move(NEGOTIATION_MOVES[step], f"scripted: {step}")
+        dataset = self.scripts[0].get(negotiation.asset_id)
+        if dataset is None:
+            return self.fallback.negotiation_move(negotiation)
+        if negotiation.role == Role.CONSUMER.value and negotiation.provider_pid is None:
+            return None  # our request is not acknowledged yet: nobody to send a move to
+        found = self._step(dataset.negotiation, negotiation.role, negotiation.state, negotiation.details)
+        if found is None:
+            return self.fallback.negotiation_move(negotiation) if dataset.negotiation.otherwise == "automatic" else None
+        index, step = found
+        if step.move == WAIT:
+            return None
+        return Move(NEGOTIATION_MOVES[step.move], f"scripted: {step.move}", {POSITION: index + 1})
 
-    def transfer_move(self, transfer: TransferRecord) -> TransferMove | None:
+    def transfer_move(self, transfer: TransferRecord, data_moved: bool = False) -> TransferMove | None:
         script = self._transfer_script(transfer)
-        step = script.get(transfer.state)
-        if step is None:
-            move: TransferMove | None = self.fallback.transfer_move(transfer)
-            return move
-        return None if step == "wait" else TransferMove(TRANSFER_MOVES[step], f"scripted: {step}")
+        if script is None:
+            return self.fallback.transfer_move(transfer, data_moved)
+        if transfer.role == Role.CONSUMER.value and transfer.provider_pid is None:
+            return None
+        if _moves_data(transfer) and not (data_moved or transfer.details.get("moved")):
+            return None  # the step in STARTED follows our pull or push: it is made once the data has moved
+        found = self._step(script, transfer.role, transfer.state, transfer.details)
+        if found is None:
+            return self.fallback.transfer_move(transfer, data_moved) if script.otherwise == "automatic" else None
+        index, step = found
+        if step.move == WAIT:
+            return None
+        return TransferMove(TRANSFER_MOVES[step.move], f"scripted: {step.move}", {POSITION: index + 1})
 
-    def _transfer_script(self, transfer: TransferRecord) -> dict[str, TransferStep]:
-        agreement = self.agreements.get(transfer.agreement_id)
+    @staticmethod
+    def _step(script: Script, role: str, state: str, details: dict[str, Any]) -> tuple[int, Step] | None:
+        return next_step(script.steps(role), _position(details), state)
+
+    def _transfer_script(self, transfer: TransferRecord) -> Script | None:
+        datasets, agreements = self.scripts
+        agreement = agreements.get(transfer.agreement_id)
         if agreement is not None:
-            return dict(getattr(agreement.transfer, transfer.role))
-        dataset = self.datasets.get(str(self.agreement_dataset(transfer.agreement_id) or ""))
-        return dict(getattr(dataset.transfer, transfer.role)) if dataset else {}
+            return agreement.transfer
+        dataset = datasets.get(str(self.agreement_dataset(transfer.agreement_id) or ""))
+        return dataset.transfer if dataset else None
+
+
+def _moves_data(transfer: TransferRecord) -> bool:
+    """Is this a STARTED transfer whose data we move (the consumer of a pull, the provider of a push)?"""
+    if transfer.state != TransferState.STARTED.value:
+        return False
+    if transfer.role == Role.CONSUMER.value:
+        return transfer.transfer_type == "HttpData-PULL"
+    return transfer.transfer_type == "HttpData-PUSH"
 
 
 class ConformanceAuthenticator(Authenticator):
@@ -182,33 +172,44 @@ def apply_seed(seed: Seed, store: SqlDspStore, me: str, clock: Clock) -> None:
             if store.get_offer(offer.id) is None:
                 store.add_policy(PolicyRecord(f"{offer.id}-policy", offer.policy, now))
                 store.add_offer(OfferRecord(offer.id, dataset.id, f"{offer.id}-policy", now))
-    peer = seed.counter_party
     for agreement in seed.agreements:
-        if store.get_agreement(agreement.id) is not None:
-            continue
-        pid = f"urn:uuid:{uuid.uuid4()}"
-        document = {
-            "@id": agreement.id,
-            "@type": "Agreement",
-            "target": agreement.dataset_id,
-            "assigner": me,
-            "assignee": peer.participant_id,
-            "timestamp": to_xsd(now),
-            **agreement.policy,
-        }
-        negotiation = Negotiation(
-            pid,
-            "provider",
-            "VERIFIED",
-            f"seed:{agreement.id}",
-            pid,
-            peer.participant_id,
-            peer.callback_address,
-            document,
-            agreement.dataset_id,
-            now,
-            now,
-        )
-        store.create_negotiation(negotiation, [], "seeded for conformance testing")
-        record = Agreement(agreement.id, pid, agreement.dataset_id, me, peer.participant_id, document, now)
-        store.transition_negotiation(pid, "VERIFIED", "FINALIZED", Change(agreement=record), [], "seeded agreement")
+        if store.get_agreement(agreement.id) is None:
+            _seed_agreement(agreement, seed.counter_party, store, me, clock)
+
+
+def _seed_agreement(agreement: SeedAgreement, peer: CounterParty, store: SqlDspStore, me: str, clock: Clock) -> None:
+    """A FINALIZED negotiation holding the agreement: with us as provider the harness may request a transfer
+    at once; with us as consumer ``POST /v1/management/transfers`` asks the harness for one."""
+    now, pid = clock.now(), f"urn:uuid:{uuid.uuid4()}"
+    provider, consumer = (me, peer.participant_id) if agreement.role == "provider" else (peer.participant_id, me)
+    document = {"@id": agreement.id, "@type": "Agreement", "target": agreement.dataset_id, "assigner": provider,
+                "assignee": consumer, "timestamp": to_xsd(now), **agreement.policy}
+    pids: tuple[str, str | None]
+    if agreement.role == "provider":
+        pids, address = (f"seed:{agreement.id}", pid), peer.callback_address
+    else:
+        pids, address = (pid, None), str(agreement.provider_address).rstrip("/")
+    negotiation = Negotiation(pid, agreement.role, NegotiationState.VERIFIED.value, pids[0], pids[1],
+                              peer.participant_id, address, document, agreement.dataset_id, now, now)
+    store.create_negotiation(negotiation, [], "seeded for conformance testing")
+    record = Agreement(agreement.id, pid, agreement.dataset_id, provider, consumer, document, now)
+    store.transition_negotiation(pid, "VERIFIED", "FINALIZED", Change(agreement=record), [], "seeded agreement")
+
+
+JsonBody = Annotated[Any, Body()]
+
+
+def conformance_router(auth: Authenticator, load: Callable[[Seed], None]) -> APIRouter:
+    """``PUT /v1/management/conformance/seed``: a harness loads its seed (its participant id, authorization,
+    callback, datasets, agreements) without a restart. Only conformance mode installs it."""
+    router = APIRouter(prefix="/v1/management/conformance", tags=["conformance"], dependencies=[Depends(auth.admin)])
+
+    @router.put("/seed")
+    def put_seed(body: JsonBody) -> dict[str, Any]:
+        seed = parse_seed(body)
+        load(seed)
+        return {"participantId": seed.counter_party.participant_id,
+                "callbackAddress": seed.counter_party.callback_address,
+                "datasets": [d.id for d in seed.datasets], "agreements": [a.id for a in seed.agreements]}
+
+    return router

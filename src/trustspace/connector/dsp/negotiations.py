@@ -148,11 +148,11 @@ class Negotiations:
         if move is None:
             return
         if move.message is Msg.AGREEMENT:
-            self._send_agreement(negotiation)
+            self._send_agreement(negotiation, move.details)
         elif move.message is Msg.TERMINATION:
-            self.terminate(negotiation.id, move.reason or "declined")
+            self.terminate(negotiation.id, move.reason or "declined", move.details)
         else:
-            self._send(negotiation, move, Change())
+            self._send(negotiation, move, Change(details=move.details))
 
     def _send(self, negotiation: Negotiation, move: Move, change: Change) -> Negotiation:
         role = Role(negotiation.role)
@@ -181,7 +181,7 @@ class Negotiations:
             return wire.message("ContractOfferMessage", offer=n.offer, **pids)
         return wire.message("ContractRequestMessage", offer=n.offer, **pids)
 
-    def _send_agreement(self, n: Negotiation) -> Negotiation:
+    def _send_agreement(self, n: Negotiation, details: dict[str, Any] | None = None) -> Negotiation:
         document = {"@id": _urn(), "@type": "Agreement", "target": n.asset_id, "timestamp": to_xsd(self.clock.now()),
                     "assigner": self.me, "assignee": n.counter_party,
                     **{k: v for k, v in n.offer.items() if k in POLICY_KEYS}}
@@ -190,17 +190,18 @@ class Negotiations:
         agreement = Agreement(document["@id"], n.id, n.asset_id, self.me, n.counter_party, document, self.clock.now())
         new_state = machine.send(Role.PROVIDER, State(n.state), Msg.AGREEMENT)
         return self.store.transition_negotiation(
-            n.id, n.state, new_state.value, Change(agreement=agreement),
+            n.id, n.state, new_state.value, Change(agreement=agreement, details=details),
             [wire.to_negotiation_peer(n, "agreement", body)], "agreement signed and queued")
 
-    def terminate(self, negotiation_id: str, reason: str) -> Negotiation:
+    def terminate(self, negotiation_id: str, reason: str, details: dict[str, Any] | None = None) -> Negotiation:
         negotiation = self.get(negotiation_id)
         self.store.drop_outbox("negotiation", negotiation.id)
         if negotiation.role == CONSUMER and negotiation.provider_pid is None:
             # The provider never acknowledged us: nothing to tell it, end the process here.
-            return self.store.transition_negotiation(negotiation.id, negotiation.state, State.TERMINATED.value,
-                                                     Change(reason=reason, clear_deadline=True), [], reason)
-        return self._send(negotiation, Move(Msg.TERMINATION, reason), Change(reason=reason))
+            return self.store.transition_negotiation(
+                negotiation.id, negotiation.state, State.TERMINATED.value,
+                Change(reason=reason, details=details, clear_deadline=True), [], reason)
+        return self._send(negotiation, Move(Msg.TERMINATION, reason), Change(reason=reason, details=details))
 
     def get(self, negotiation_id: str) -> Negotiation:
         negotiation = self.store.get_negotiation(negotiation_id)

@@ -214,6 +214,17 @@ class Transfers:
             return
         self.send(transfer, move)
 
+    def data_moved(self, transfer: TransferRecord, details: dict[str, Any]) -> TransferRecord:
+        """Record that we moved the transfer's data, with the move the strategy makes next (none: the
+        transfer stays STARTED, as a script that waits wants, and its data is not moved again)."""
+        move = self.strategy.transfer_move(transfer, data_moved=True)
+        if move is not None:
+            return self.send(transfer, move, details=details)
+        moved = self.store.transition_transfer(transfer.id, transfer.state, transfer.state, Change(details=details),
+                                               [], "data moved; waiting for the counter-party")
+        self.wake()
+        return moved
+
     def send(
         self, transfer: TransferRecord, move: TransferMove, *, details: dict[str, Any] | None = None
     ) -> TransferRecord:
@@ -229,6 +240,8 @@ class Transfers:
             code = "suspended" if move.message is Msg.SUSPENSION else "terminated"
             extra = {"code": code, "reason": [move.reason or "by request"]}
         body = wire.message(KINDS[move.message], **pids, **extra)
+        if move.details is not None:
+            details = {**(details or {}), **move.details}
         change = Change(
             reason=move.reason if move.message is Msg.TERMINATION else None, details=details, clear_deadline=True
         )

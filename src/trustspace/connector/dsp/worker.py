@@ -26,6 +26,7 @@ from trustspace.client.http import Signer
 from trustspace.connector.dsp import wire
 from trustspace.connector.dsp.courier import MAX_BATCH, Courier
 from trustspace.connector.dsp.negotiations import Negotiations
+from trustspace.connector.dsp.strategy import AUTOMATIC_NEGOTIATION_STATES, AUTOMATIC_TRANSFER_STATES
 from trustspace.connector.dsp.transfers import Transfers
 from trustspace.connector.evidence import LEDGER_PREFIX
 from trustspace.core.clock import Clock
@@ -35,11 +36,10 @@ from trustspace.store.dsp_interfaces import Lanes, ProcessStore, StateOf
 from trustspace.store.dsp_records import Change, Negotiation, OutboxMessage, TransferRecord
 
 log = logging.getLogger("trustspace.connector.worker")
-WAITING_NEGOTIATIONS: list[StateOf] = [("provider", "REQUESTED"), ("provider", "ACCEPTED"),
-                                       ("provider", "VERIFIED"), ("consumer", "AGREED"), ("consumer", "OFFERED")]
-# Started and suspended transfers wait on nobody in the automatic strategy; a scripted one may move them, and
-# started ones may have data to move.
-WAITING_TRANSFERS: list[StateOf] = [("provider", "REQUESTED"), (None, "STARTED"), (None, "SUSPENDED")]
+# What a round looks at by default: the automatic strategy's states. A round asks the strategy in use (a
+# scripted one may move in every state that is not terminal).
+WAITING_NEGOTIATIONS: list[StateOf] = list(AUTOMATIC_NEGOTIATION_STATES)
+WAITING_TRANSFERS: list[StateOf] = list(AUTOMATIC_TRANSFER_STATES)
 # Deadlines are whole seconds or more: looking for overdue processes more often only costs queries.
 EXPIRY_INTERVAL = 1.0
 # How often evidence leaves for the ledger. A negotiation queues some ten statements over ~40 ms: sent each
@@ -118,7 +118,8 @@ class Worker:
 
     def tick(self) -> None:
         """One round: one snapshot read of what waits, our moves, deliveries, data, then deadlines."""
-        negotiations, transfers = self.store.waiting(WAITING_NEGOTIATIONS, WAITING_TRANSFERS)
+        negotiations, transfers = self.store.waiting(self.negotiations.strategy.negotiation_states,
+                                                     self.transfers.strategy.transfer_states)
         self.advance(negotiations, transfers)
         self.deliver()
         # A transfer our own move just started is seen next round: the move woke us.
@@ -296,15 +297,11 @@ class Worker:
             self._movers.submit(self._move, transfer.id, wants_push)
 
     def _move(self, transfer_id: str, push: bool) -> None:
-        from trustspace.connector.dsp.strategy import TransferMove
-        from trustspace.protocol.transfer import TransferMessage
-
         try:
             transfer = self.transfers.get(transfer_id)
             result = self.transfers.data_plane.push(transfer) if push else self.transfers.data_plane.pull(transfer)
-            current = self.transfers.get(transfer_id)
-            self.transfers.send(current, TransferMove(TransferMessage.COMPLETION),
-                                details={**result, "moved": True})
+            # The strategy makes the move that follows (the automatic one completes; a script may wait).
+            self.transfers.data_moved(self.transfers.get(transfer_id), {**result, "moved": True})
         except Exception as exc:
             reason = exc.detail if isinstance(exc, TrustSpaceError) else f"{exc.__class__.__name__}: {exc}"
             self._retry_data_at[transfer_id] = self.clock.now().timestamp() + 2.0
