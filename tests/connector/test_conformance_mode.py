@@ -56,7 +56,8 @@ def seed_file(tmp_path: Path, callback: str) -> Path:
     data.write_bytes(b"conformance" * 100)
     seed["counterParty"]["callbackAddress"] = callback
     for dataset in seed["datasets"]:
-        dataset["dataAddress"]["path"] = str(data)
+        if "dataAddress" in dataset:
+            dataset["dataAddress"]["path"] = str(data)
     path = tmp_path / "seed.json"
     path.write_text(json.dumps(seed))
     return path

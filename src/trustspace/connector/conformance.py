@@ -166,6 +166,8 @@ def apply_seed(seed: Seed, store: SqlDspStore, me: str, clock: Clock) -> None:
     """Create the seed's datasets, offers and agreements (idempotent across restarts)."""
     now = clock.now()
     for dataset in seed.datasets:
+        if dataset.data_address is None:
+            continue  # the harness's dataset: only its scripts are ours
         if store.get_asset(dataset.id) is None:
             store.add_asset(Asset(dataset.id, dataset.title, "", dataset.data_address, {}, now))
         for offer in dataset.offers:

@@ -97,10 +97,13 @@ class SeedOffer(Strict):
 
 
 class SeedDataset(Strict):
+    """One of our datasets, published with its offers; or, with no offers and no data address, only the
+    scripts for the harness's dataset of that id, in the negotiations and transfers where we are consumer."""
+
     id: str = Field(min_length=1)
     title: str = ""
-    data_address: dict[str, Any] = Field(alias="dataAddress")
-    offers: list[SeedOffer] = Field(min_length=1)
+    data_address: dict[str, Any] | None = Field(default=None, alias="dataAddress")
+    offers: list[SeedOffer] = Field(default_factory=list)
     negotiation: NegotiationScript = Field(default_factory=NegotiationScript)
     transfer: TransferScript = Field(default_factory=TransferScript)
 
@@ -177,8 +180,14 @@ def _duplicates(seed: Seed) -> list[tuple[str, str]]:
 def _dataset_problems(seed: Seed) -> list[tuple[str, str]]:
     found: list[tuple[str, str]] = []
     for index, dataset in enumerate(seed.datasets):
+        where = f"datasets[{index}]"
+        if bool(dataset.offers) != (dataset.data_address is not None):
+            found.append((f"{where}.dataAddress", "a dataset we publish needs both a dataAddress and offers; one "
+                                                  "that only scripts our consumer side has neither"))
+        if not dataset.offers and dataset.negotiation.provider:
+            found.append((f"{where}.negotiation.provider", "we offer nothing on this dataset: nobody can request "
+                                                           "it from us, so its provider script can never run"))
         for role in Role:
-            where = f"datasets[{index}]"
             found += script_problems(f"{where}.negotiation.{role.value}", dataset.negotiation.steps(role.value),
                                      role, negotiation_legal)
             found += script_problems(f"{where}.transfer.{role.value}", dataset.transfer.steps(role.value),
@@ -188,7 +197,7 @@ def _dataset_problems(seed: Seed) -> list[tuple[str, str]]:
 
 def _agreement_problems(seed: Seed) -> list[tuple[str, str]]:
     found: list[tuple[str, str]] = []
-    datasets = {d.id for d in seed.datasets}
+    datasets = {d.id for d in seed.datasets if d.offers}
     for index, agreement in enumerate(seed.agreements):
         where, ours = f"agreements[{index}]", Role(agreement.role)
         if ours is Role.PROVIDER and agreement.dataset_id not in datasets:
