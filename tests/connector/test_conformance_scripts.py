@@ -454,3 +454,16 @@ def test_every_seed_entry_in_the_doc_is_in_the_example_seed() -> None:
             parse_seed(entry)
         else:
             assert entry in entries, entry["id"]
+
+
+def test_connector_refuses_to_start_with_a_seed_that_can_never_run(tmp_path: Path) -> None:
+    from trustspace.connector.app import create_app
+    from trustspace.connector.settings import ConnectorSettings, init_connector
+
+    init_connector(tmp_path / "c", "http://127.0.0.1:1", "http://127.0.0.1:2", "c")
+    seed = tmp_path / "seed.json"
+    seed.write_text(json.dumps(base(agreements=[{"id": "A1", "datasetId": "H", "role": "consumer"}])))
+    settings = replace(ConnectorSettings.load(tmp_path / "c"), conformance_mode=True, seed=seed)
+    with pytest.raises(ValidationFailed) as refused:
+        create_app(settings)
+    assert refused.value.field == "agreements[0].providerAddress"

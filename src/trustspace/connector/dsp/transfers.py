@@ -217,6 +217,9 @@ class Transfers:
     def data_moved(self, transfer: TransferRecord, details: dict[str, Any]) -> TransferRecord:
         """Record that we moved the transfer's data, with the move the strategy makes next (none: the
         transfer stays STARTED, as a script that waits wants, and its data is not moved again)."""
+        if transfer.state != State.STARTED.value:
+            # Suspended (or ended) while the data moved: not recorded as moved, so a resumed transfer moves again.
+            raise Conflict(f"transfer {transfer.id} is {transfer.state}, not STARTED", field="state")
         move = self.strategy.transfer_move(transfer, data_moved=True)
         if move is not None:
             return self.send(transfer, move, details=details)
