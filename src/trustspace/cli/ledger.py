@@ -183,9 +183,16 @@ def _engine(url: str) -> Engine:
     return create_engine("sqlite://", creator=lambda: sqlite3.connect(location, uri=True, check_same_thread=False))
 
 
-def _reason(exc: SQLAlchemyError) -> str:
+# What reading a damaged database raises: the driver's errors, and the UnicodeDecodeError Python's sqlite3 raises
+# instead when SQLite's own error message quotes a damaged schema that is not UTF-8.
+_UNREADABLE = (SQLAlchemyError, UnicodeDecodeError)
+
+
+def _reason(exc: Exception) -> str:
     """The driver's own words ("database disk image is malformed"), without SQLAlchemy's statement dump."""
-    return str(getattr(exc, "orig", None) or exc).strip().splitlines()[0][:300]
+    if isinstance(exc, UnicodeDecodeError):
+        return "SQLite's error message is not UTF-8: " + exc.object.decode("utf-8", "replace")[:300]
+    return (str(getattr(exc, "orig", None) or exc).strip().splitlines() or ["unknown error"])[0][:300]
 
 
 def _text(value: object) -> tuple[str, str | None]:
@@ -227,7 +234,7 @@ class _DatabaseCopy:
         try:
             with self._engine.connect() as connection:
                 rows = connection.execute(text(self._notes)).all()
-        except SQLAlchemyError as exc:
+        except _UNREADABLE as exc:
             self.problems.append(f"table ledger_checkpoints could not be read: {_reason(exc)}")
             return []
         notes = []
@@ -245,7 +252,7 @@ class _DatabaseCopy:
                 for index, hashed, column in rows:
                     last = index
                     yield _stored_entry(index, hashed, column)
-        except SQLAlchemyError as exc:
+        except _UNREADABLE as exc:
             where = "before its first entry" if last is None else f"after entry {last}"
             self.problems.append(f"table ledger_entries could not be read {where}: {_reason(exc)}")
 
