@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import json
 import re
+import secrets
 import sqlite3
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -15,6 +17,7 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from sqlalchemy import create_engine, make_url, text
 from typer.testing import CliRunner, Result
 
 from simulator import OperatorUnderTest, Party, operator
@@ -258,3 +261,40 @@ def test_byte_changes_inside_entries_name_each_changed_entry(ledger: Ledger, tmp
     found = failures(result)
     for region in hit:
         assert any(re.match(rf"entry {region.index}\b", f) for f in found), (region, found)
+
+
+# --- PostgreSQL --------------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def pg_schema_url(postgres_url: str) -> Iterator[str]:
+    """A schema of its own in the session's database, so the corruption below touches no other test's rows."""
+    admin = create_engine(postgres_url, isolation_level="AUTOCOMMIT")
+    schema = f"audit_{secrets.token_hex(6)}"
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
+    try:
+        yield make_url(postgres_url).update_query_dict({"options": f"-csearch_path={schema}"}).render_as_string(
+            hide_password=False)
+    finally:
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+        admin.dispose()
+
+
+@pytest.mark.postgres
+def test_postgresql_copy_is_audited_and_a_broken_entry_named(tmp_path: Path, pg_schema_url: str) -> None:
+    with operator(tmp_path / "operator", database_url=pg_schema_url) as op:
+        _fill(op)
+        key = op.client.get("/v1/ledger/key").json()["vkey"]
+    args = ["ledger", "audit", "--database", pg_schema_url, "--log-key", key, "--json"]
+    honest = runner.invoke(app, args)
+    assert honest.exit_code == 0, honest.output
+    assert json.loads(honest.stdout)["entries"] >= ROUNDS * PER_ROUND
+    engine = create_engine(pg_schema_url)
+    with engine.begin() as connection:
+        connection.execute(text("UPDATE ledger_entries SET entry = '{\"type\": ' WHERE idx = 3"))
+    engine.dispose()
+    broken = runner.invoke(app, args)
+    assert broken.exit_code == 1 and "Traceback" not in broken.output
+    assert any(f.startswith("entry 3 could not be read: not valid JSON") for f in json.loads(broken.stdout)["failures"])
