@@ -276,8 +276,9 @@ def audit_operator(operator_url: str, log_key: str | None, api_key: str | None =
     try:
         with _client(operator_url, api_key) as client:
             key = log_key or str(_member(_get(client, "/v1/ledger/key"), "vkey", str))
-            latest = _member(_get(client, "/v1/ledger/checkpoints/latest.json"), "size", int)
             sizes, unlisted = _checkpoint_sizes(client)
+            # Entries up to the largest checkpoint listed: one signed while we read is then not "beyond the log".
+            latest = max(sizes) if sizes else _member(_get(client, "/v1/ledger/checkpoints/latest.json"), "size", int)
             notes = [_note(client, size) for size in sizes or [latest]]
             stored = _entries(client, latest)
     except httpx.HTTPError as exc:
