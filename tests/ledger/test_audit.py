@@ -9,7 +9,7 @@ import pytest
 
 from trustspace.core.keys import SigningKey
 from trustspace.identity.did import did_key, verification_method_id
-from trustspace.ledger.audit import StoredEntry, audit
+from trustspace.ledger.audit import StoredEntry, StoredNote, audit
 from trustspace.ledger.checkpoint import Checkpoint, NoteSigner, NoteVerifier, sign_checkpoint
 from trustspace.ledger.merkle import MemoryTree, leaf_hash
 from trustspace.ledger.statements import leaf_data, new_statement, sign_statement
@@ -84,3 +84,77 @@ def test_checkpoint_with_forged_signature(log: tuple[list[StoredEntry], list[str
     impostor = NoteVerifier(ORIGIN, SigningKey.generate().public)
     report = audit(entries, notes, impostor)
     assert not report.ok and report.failures[0].startswith("checkpoint not valid")
+
+
+# --- what a damaged copy of the log holds: reported by name, never raised ---------------------------------------
+
+
+def test_entry_that_is_not_an_object_is_named(log: tuple[list[StoredEntry], list[str], NoteVerifier]) -> None:
+    entries, notes, key = log
+    for value in ([1, 2], "text", 7, None):
+        damaged = [*entries]
+        damaged[2] = replace(entries[2], entry=value)
+        report = audit(damaged, notes, key)
+        assert report.failures == [f"entry 2 is not a valid statement: it is JSON {type(value).__name__}, "
+                                   "not an object"], "the recorded hash stands in: every signed root still checks"
+        assert report.checkpoints == 8
+
+
+def test_entry_the_reader_could_not_decode_is_named_and_the_rest_still_checked(
+        log: tuple[list[StoredEntry], list[str], NoteVerifier]) -> None:
+    entries, notes, key = log
+    damaged = [*entries]
+    damaged[5] = StoredEntry(5, entries[5].leaf_hash, None, "not valid JSON: Expecting value")
+    report = audit(damaged, notes, key)
+    assert report.failures == ["entry 5 could not be read: not valid JSON: Expecting value"]
+    assert report.entries == 8 and report.checkpoints == 8
+
+
+def test_recorded_leaf_hash_of_the_wrong_length_is_named(
+        log: tuple[list[StoredEntry], list[str], NoteVerifier]) -> None:
+    entries, notes, key = log
+    damaged = [*entries]
+    damaged[1] = replace(entries[1], leaf_hash=b"\x01\x02")
+    report = audit(damaged, notes, key)
+    assert report.failures == ["entry 1 has a recorded leaf hash of 2 bytes, not 32"]
+
+
+def test_entry_nested_too_deeply_is_named(log: tuple[list[StoredEntry], list[str], NoteVerifier]) -> None:
+    entries, notes, key = log
+    deep: dict[str, object] = {}
+    for _ in range(100_000):
+        deep = {"a": deep}
+    damaged = [*entries]
+    damaged[0] = replace(entries[0], entry=deep)
+    report = audit(damaged, notes, key)
+    assert report.failures[0].startswith("entry 0 is not a valid statement")
+
+
+def test_two_checkpoints_of_one_size_with_different_roots_are_a_split_view(
+        log: tuple[list[StoredEntry], list[str], NoteVerifier]) -> None:
+    entries = log[0]
+    operator = SigningKey.generate()
+    signer, key = NoteSigner(ORIGIN, operator), NoteVerifier(ORIGIN, operator.public)
+    tree = MemoryTree([stored.leaf_hash for stored in entries])
+    honest = sign_checkpoint(Checkpoint(ORIGIN, 8, tree.root()), signer).format()
+    other = sign_checkpoint(Checkpoint(ORIGIN, 8, bytes(32)), signer).format()
+    report = audit(entries, [honest, other], key)
+    assert any(f.startswith("two checkpoints of size 8 sign different roots") for f in report.failures)
+
+
+def test_note_stored_under_another_size_or_unreadable_is_named(
+        log: tuple[list[StoredEntry], list[str], NoteVerifier]) -> None:
+    entries, notes, key = log
+    report = audit(entries, [StoredNote(notes[0], 5), StoredNote("", 6, "its note is NULL"), *notes[1:]], key)
+    assert report.failures == ["checkpoint stored as size 5 holds a signed checkpoint of size 1",
+                               "checkpoint stored as size 6 could not be read: its note is NULL"]
+
+
+def test_failure_lines_quoting_the_log_are_safe_to_print(
+        log: tuple[list[StoredEntry], list[str], NoteVerifier]) -> None:
+    entries, notes, key = log
+    damaged = [*entries]
+    damaged[0] = StoredEntry(0, entries[0].leaf_hash, None, "\x1b[2J\ud800 gone")
+    line = audit(damaged, notes, key).failures[0]
+    assert line == "entry 0 could not be read: \\x1b[2J\\ud800 gone"
+    line.encode("utf-8")  # no lone surrogate left: any terminal prints it

@@ -309,3 +309,16 @@ def test_one_cosignature_per_checkpoint_per_witness_and_per_key(db: Database) ->
     assert store.add_cosignature(borrowed) == (first, False)
     assert store.cosignatures(2) == [first]
     assert store.witnesses() == [("did:key:zA", "did:key:zA+00000000+key")]
+
+
+def test_every_checkpoint_is_listed_by_size_in_pages(db: Database) -> None:
+    store = SqlLedgerStore(db)
+    leaves = queue(store, 30)
+    sequencer(store, batch_size=7).drain()
+    listed = store.checkpoints(None, 100)
+    assert [c.size for c in listed] == [7, 14, 21, 28, 30]
+    assert listed[1].root_hash == MemoryTree(leaves[:14]).root()
+    assert [c.size for c in store.checkpoints(None, 2)] == [7, 14]
+    assert [c.size for c in store.checkpoints(14, 2)] == [21, 28]
+    assert store.checkpoints(30, 10) == []
+    assert store.checkpoints(2**63 - 1, 10) == [], "the largest mark the API lets through binds on every engine"

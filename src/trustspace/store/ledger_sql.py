@@ -365,6 +365,14 @@ class SqlLedgerStore:
             row = session.get(LedgerCheckpointRow, size)
             return None if row is None else _checkpoint(row)
 
+    def checkpoints(self, after: int | None, limit: int) -> list[StoredCheckpoint]:
+        c = LedgerCheckpointRow
+        wanted = select(c).order_by(c.size).limit(limit)
+        if after is not None:
+            wanted = wanted.where(c.size > after)
+        with self._db.reading() as session:
+            return [_checkpoint(row) for row in session.scalars(wanted)]
+
     # --- witnesses ------------------------------------------------------------------------------------------
 
     def add_cosignature(self, cosignature: StoredCosignature) -> tuple[StoredCosignature, bool]:

@@ -22,11 +22,14 @@ from trustspace.core.clock import from_xsd, to_xsd
 from trustspace.core.errors import ValidationFailed
 from trustspace.ledger.merkle import HASH_SIZE
 from trustspace.operator.ledger.service import CheckpointStatus, LedgerService, Submission
-from trustspace.store.ledger_records import EntryQuery, LedgerEntry, StoredCosignature
+from trustspace.store.ledger_records import EntryQuery, LedgerEntry, StoredCheckpoint, StoredCosignature
 from trustspace.web.auth import Authenticator, Caller
 from trustspace.web.problems import error_body
 
 MAX_PAGE = 1000
+# The largest index, size or page mark a request may name: the largest BIGINT both databases store. A larger
+# number cannot name anything there, and binding it made the SQLite driver raise (a 500): refused as a 422.
+MAX_NUMBER = 2**63 - 1
 # Statements per batch: 50 of the largest allowed (16 KiB each) fit the 1 MiB body limit.
 MAX_BATCH = 50
 
@@ -91,6 +94,10 @@ def status_out(status: CheckpointStatus) -> dict[str, Any]:
             "cosigners": status.cosigners, "final": status.final, "quorum": status.quorum}
 
 
+def checkpoint_out(checkpoint: StoredCheckpoint) -> dict[str, Any]:
+    return {"size": checkpoint.size, "rootHash": b64(checkpoint.root_hash), "createdAt": to_xsd(checkpoint.created_at)}
+
+
 def cosignature_out(cosignature: StoredCosignature) -> dict[str, Any]:
     return {"size": cosignature.checkpoint_size, "witness": cosignature.witness, "vkey": cosignature.vkey,
             "signatureLine": cosignature.signature_line, "createdAt": to_xsd(cosignature.created_at)}
@@ -121,7 +128,7 @@ def build_ledger_router(auth: Authenticator, ledger: LedgerService) -> APIRouter
         return {"results": [_result_out(index, result) for index, result in enumerate(results)]}
 
     @router.get("/entries/{index}")
-    def entry(index: Annotated[int, Path(ge=0)], _: Reader) -> dict[str, Any]:
+    def entry(index: Annotated[int, Path(ge=0, le=MAX_NUMBER)], _: Reader) -> dict[str, Any]:
         return entry_out(ledger.entry(index))
 
     @router.get("/entries")
@@ -132,7 +139,7 @@ def build_ledger_router(auth: Authenticator, ledger: LedgerService) -> APIRouter
         process: Annotated[str | None, Query(max_length=512)] = None,
         since: Annotated[str | None, Query(max_length=40)] = None,
         until: Annotated[str | None, Query(max_length=40)] = None,
-        after: Annotated[int | None, Query(ge=-1)] = None,
+        after: Annotated[int | None, Query(ge=-1, le=MAX_NUMBER)] = None,
         limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 100,
     ) -> dict[str, Any]:
         """Entries in log order; pass the returned ``next`` as ``after`` for the following page."""
@@ -144,9 +151,9 @@ def build_ledger_router(auth: Authenticator, ledger: LedgerService) -> APIRouter
 
     @router.get("/proofs/inclusion")
     def inclusion(
-        index: Annotated[int | None, Query(ge=0)] = None,
+        index: Annotated[int | None, Query(ge=0, le=MAX_NUMBER)] = None,
         leaf_hash: Annotated[str | None, Query(alias="leafHash", max_length=100)] = None,
-        tree_size: Annotated[int | None, Query(alias="treeSize", ge=1)] = None,
+        tree_size: Annotated[int | None, Query(alias="treeSize", ge=1, le=MAX_NUMBER)] = None,
     ) -> dict[str, Any]:
         if (index is None) == (leaf_hash is None):
             raise ValidationFailed("give exactly one of index and leafHash", field="index")
@@ -156,7 +163,8 @@ def build_ledger_router(auth: Authenticator, ledger: LedgerService) -> APIRouter
                 "proof": [b64(h) for h in proof.proof]}
 
     @router.get("/proofs/consistency")
-    def consistency(first: Annotated[int, Query(ge=1)], second: Annotated[int, Query(ge=1)]) -> dict[str, Any]:
+    def consistency(first: Annotated[int, Query(ge=1, le=MAX_NUMBER)],
+                    second: Annotated[int, Query(ge=1, le=MAX_NUMBER)]) -> dict[str, Any]:
         return {"first": first, "second": second, "proof": [b64(h) for h in ledger.consistency(first, second)]}
 
     @router.get("/checkpoint", response_class=PlainTextResponse)
@@ -164,17 +172,29 @@ def build_ledger_router(auth: Authenticator, ledger: LedgerService) -> APIRouter
         """The latest checkpoint as a C2SP signed note, the operator's signature and every cosignature."""
         return PlainTextResponse(ledger.note(ledger.checkpoint()))
 
+    @router.get("/checkpoints")
+    def checkpoints(
+        after: Annotated[int | None, Query(ge=-1, le=MAX_NUMBER)] = None,
+        limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 100,
+    ) -> dict[str, Any]:
+        """Every checkpoint the log signed, by size (the empty one first): what an auditor checks the whole log
+        against. Pass the returned ``next`` as ``after`` for the following page; each note is at
+        ``/checkpoints/{size}``."""
+        found = ledger.checkpoints(after, limit)
+        return {"checkpoints": [checkpoint_out(c) for c in found],
+                "next": found[-1].size if len(found) == limit else None}
+
     # Declared before /checkpoints/{size}, which would otherwise take "latest.json" for a size.
     @router.get("/checkpoints/latest.json")
     def latest_json() -> dict[str, Any]:
         return status_out(ledger.status())
 
     @router.get("/checkpoints/{size}", response_class=PlainTextResponse)
-    def note_of(size: Annotated[int, Path(ge=0)]) -> PlainTextResponse:
+    def note_of(size: Annotated[int, Path(ge=0, le=MAX_NUMBER)]) -> PlainTextResponse:
         return PlainTextResponse(ledger.note(ledger.checkpoint(size)))
 
     @router.post("/checkpoints/{size}/cosignatures", status_code=201, response_model=None)
-    def cosign(size: Annotated[int, Path(ge=0)], body: CosignatureIn, caller: Member) -> JSONResponse:
+    def cosign(size: Annotated[int, Path(ge=0, le=MAX_NUMBER)], body: CosignatureIn, caller: Member) -> JSONResponse:
         kept, created = ledger.cosign(size, caller.did, body.signature_line, body.vkey)
         return JSONResponse(cosignature_out(kept), status_code=201 if created else 200)
 

@@ -251,6 +251,10 @@ class LedgerService:
             raise UnknownCheckpoint(f"no checkpoint of size {size}", field="size")
         return found
 
+    def checkpoints(self, after: int | None, limit: int) -> list[StoredCheckpoint]:
+        """Up to ``limit`` stored checkpoints by size, those larger than ``after`` (all: None)."""
+        return self.store.checkpoints(after, limit)
+
     def note(self, checkpoint: StoredCheckpoint) -> str:
         """The checkpoint note with every cosignature line appended."""
         lines = [NoteSignature.parse(c.signature_line) for c in self.store.cosignatures(checkpoint.size)]
