@@ -93,12 +93,17 @@ def _check_status(credential: dict[str, Any], resolver: DidResolver, status_list
         source = url
     if not isinstance(document, dict):
         raise InvalidCredential(f"status list {source} is not a credential object", field="credentialStatus")
-    vc.check_data_model(document)
-    if vc.issuer_id(document) != vc.issuer_id(credential):
-        raise InvalidCredential("status list was not issued by the credential's issuer",
-                                field="credentialStatus.statusListCredential")
-    vc.check_validity(document, SystemClock().now())
-    vc.verify(document, resolver.key_for)
+    try:
+        vc.check_data_model(document)
+        if vc.issuer_id(document) != vc.issuer_id(credential):
+            raise InvalidCredential("it was not issued by the credential's issuer", field="issuer")
+        vc.check_validity(document, SystemClock().now())
+        vc.verify(document, resolver.key_for)
+    except TrustSpaceError as exc:
+        # Name the list, so its faults are not mistaken for the credential's own.
+        raise type(exc)(f"status list {source} is not acceptable: {exc.detail}",
+                        field=f"statusListCredential.{exc.field}" if exc.field else "statusListCredential",
+                        hint=exc.hint or "ask the issuer for its current, signed status list") from exc
     check_not_revoked(credential, document)
     return f"not revoked (list {source})"
 
