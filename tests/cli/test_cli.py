@@ -23,7 +23,7 @@ def signed_credential(key: SigningKey, issuer: str, *, days: int = 30) -> dict[s
         "@context": [vc.VC_V2_CONTEXT], "id": "urn:uuid:00000000-0000-4000-8000-000000000001",
         "type": ["VerifiableCredential"], "issuer": issuer, "validFrom": to_xsd(now),
         "validUntil": to_xsd(now.replace(year=now.year + 1)) if days > 0 else to_xsd(now),
-        "credentialSubject": {"id": "did:example:subject"},
+        "credentialSubject": {"id": "did:example:subject", "name": "Subject"},
     }
     return vc.sign(document, key, verification_method_id(issuer), to_xsd(now))
 

@@ -74,12 +74,12 @@ def test_a_membership_credential_follows_the_data_model() -> None:
     "changes",
     [
         {"issuer": {"id": ISSUER, "name": "Operator"}},
-        {"credentialSubject": [{"id": HOLDER}]},
+        {"credentialSubject": [{"id": HOLDER, "space": "demo"}]},
         {"credentialSubject": {"space": "demo"}},
         {"validFrom": None, "validUntil": None},
         {"validFrom": "2026-01-01T08:00:00.123+08:00"},
-        {"@context": vc.VC_V2_CONTEXT},
-        {"@context": [vc.VC_V2_CONTEXT, {"extra": "https://example.org/extra"}]},
+        {"@context": vc.VC_V2_CONTEXT, "type": "VerifiableCredential"},
+        {"@context": [vc.VC_V2_CONTEXT, TRUSTSPACE_CONTEXT, {"extra": "https://example.org/extra"}]},
         {"type": "VerifiableCredential"},
         {"id": None},
     ],
@@ -117,7 +117,7 @@ def test_data_model_accepts_allowed_variants(changes: dict[str, Any]) -> None:
         ({"id": 7}, "id"),
         ({"id": "no scheme"}, "id"),
         ({"credentialStatus": "revocation"}, "credentialStatus"),
-        ({"credentialStatus": [{"id": "x"}]}, "credentialStatus"),
+        ({"credentialStatus": [{"id": "x"}]}, "credentialStatus.type"),
     ],
 )
 def test_data_model_errors_name_the_field(changes: dict[str, Any], field: str) -> None:
@@ -136,7 +136,7 @@ def test_issuer_and_subject_ids() -> None:
     assert vc.issuer_id(membership()) == ISSUER
     assert vc.issuer_id(membership(issuer={"id": ISSUER})) == ISSUER
     assert vc.subject_id(membership()) == HOLDER
-    assert vc.subject_id(membership(credentialSubject=[{"id": HOLDER}])) == HOLDER
+    assert vc.subject_id(membership(credentialSubject=[{"id": HOLDER, "space": "demo"}])) == HOLDER
 
 
 @pytest.mark.parametrize(

@@ -202,7 +202,7 @@ def member_credential(index: int = 7, **status: Any) -> dict[str, Any]:
         "@context": [vc.VC_V2_CONTEXT],
         "type": ["VerifiableCredential"],
         "issuer": ISSUER,
-        "credentialSubject": {"id": "did:web:member.example"},
+        "credentialSubject": {"id": "did:web:member.example", "name": "Member"},
         "credentialStatus": {**status_entry(LIST_URL, index), **status},
     }
 

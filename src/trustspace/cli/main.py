@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -10,20 +9,16 @@ import typer
 from rich.table import Table
 
 from trustspace import __version__
+from trustspace.cli.credential import credential_app
 from trustspace.cli.ledger import ledger_app
-from trustspace.cli.output import console, emit_json, fail, friendly_errors
+from trustspace.cli.output import console, emit_json, friendly_errors
 from trustspace.cli.services import Json, connector_app, operator_app
 from trustspace.client.http import KeyClient
-from trustspace.core.clock import SystemClock
-from trustspace.core.errors import TrustSpaceError
-from trustspace.identity import credentials as vc
-from trustspace.identity.did import DidResolver
 
 app = typer.Typer(help="TrustSpace: a trusted data space (可信数据空间).", no_args_is_help=True,
                   pretty_exceptions_enable=False)
 app.add_typer(operator_app, name="operator")
 app.add_typer(connector_app, name="connector")
-credential_app = typer.Typer(help="Work with verifiable credentials.", no_args_is_help=True)
 app.add_typer(ledger_app, name="ledger")
 app.add_typer(credential_app, name="credential")
 
@@ -85,60 +80,3 @@ def _table(title: str, rows: list[dict[str, Any]], columns: tuple[str, ...]) -> 
     for row in rows:
         table.add_row(*(", ".join(v) if isinstance(v := row.get(c), list) else str(v or "") for c in columns))
     return table
-
-
-@credential_app.command("verify")
-def credential_verify(
-    file: Annotated[Path, typer.Argument(help="a credential as JSON", exists=True, dir_okay=False)],
-    no_proof: Annotated[bool, typer.Option("--no-proof", envvar="TRUSTSPACE_NO_PROOF",
-                                           help="check the VC 2.0 data model only")] = False,
-    did_document: Annotated[list[Path] | None, typer.Option(
-        "--did-document", envvar="TRUSTSPACE_DID_DOCUMENT", exists=True, dir_okay=False,
-        help="the issuer's DID document, to verify offline instead of fetching it (repeatable)")] = None,
-    as_json: Json = False,
-) -> None:
-    """Verify a credential: data model, validity period and Data Integrity proof (eddsa-jcs-2022)."""
-    try:
-        credential = json.loads(file.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        fail(f"{file} is not JSON: {exc}", "pass the credential file itself, as JSON", as_json=as_json)
-    if not isinstance(credential, dict):
-        fail(f"{file} holds JSON but not a credential object", as_json=as_json)
-    checks = ["data model"]
-    try:
-        vc.check_data_model(credential)
-        if not no_proof:
-            vc.check_validity(credential, SystemClock().now())
-            checks.append("validity period")
-            vc.verify(credential, _resolver(did_document or []).key_for)
-            checks.append("proof (eddsa-jcs-2022)")
-    except TrustSpaceError as exc:
-        where = f" (field {exc.field})" if exc.field else ""
-        fail(f"credential invalid{where}: {exc.detail}", exc.hint, as_json=as_json)
-    summary = {"ok": True, "checks": checks, "id": credential.get("id"), "type": credential.get("type"),
-               "issuer": vc.issuer_id(credential), "subject": _subject(credential),
-               "validFrom": credential.get("validFrom"), "validUntil": credential.get("validUntil")}
-    if as_json:
-        emit_json(summary)
-        return
-    console.print("[bold green]credential valid[/] — checked: " + ", ".join(checks))
-    for key in ("id", "type", "issuer", "subject", "validFrom", "validUntil"):
-        console.print(f"  {key}: {summary[key]}")
-
-
-def _resolver(documents: list[Path]) -> DidResolver:
-    resolver = DidResolver()
-    for path in documents:
-        try:
-            document = json.loads(path.read_text(encoding="utf-8"))
-            resolver.seed(str(document["id"]), document)
-        except (ValueError, KeyError, TypeError) as exc:
-            fail(f"{path} is not a DID document: {exc}", "pass the JSON served at /.well-known/did.json")
-    return resolver
-
-
-def _subject(credential: dict[str, Any]) -> str | None:
-    try:
-        return vc.subject_id(credential)
-    except TrustSpaceError:
-        return None

@@ -10,13 +10,12 @@ processing: the bytes signed are exactly the JSON sent.
 from __future__ import annotations
 
 import copy
-import re
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
 from trustspace.core.canonical import canonicalize, digest_hex, sha256
-from trustspace.core.clock import from_xsd, to_xsd
+from trustspace.core.clock import to_xsd
 from trustspace.core.errors import ValidationFailed
 from trustspace.core.keys import SigningKey, VerifyingKey, multibase_b58_decode, multibase_b58_encode
 from trustspace.identity.contexts import VC_V2_CONTEXT
@@ -26,6 +25,7 @@ from trustspace.identity.errors import (
     InvalidCredential,
     InvalidProof,
 )
+from trustspace.identity.vc_model import check_data_model, date_time, issuer_url, parse_date_time
 
 __all__ = [
     "CRYPTOSUITE",
@@ -45,103 +45,13 @@ __all__ = [
 PROOF_TYPE = "DataIntegrityProof"
 CRYPTOSUITE = "eddsa-jcs-2022"
 
-# XML Schema dateTimeStamp: the extended form with a mandatory offset. datetime.fromisoformat alone would
-# also take ISO 8601 basic forms (20230101T000000Z) that other VC implementations reject.
-_DATE_TIME_STAMP = re.compile(
-    r"^-?[0-9]{4,}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?(Z|[+-][0-9]{2}:[0-9]{2})$"
-)
-_URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:\S+$")
-
-
-def _parse_date_time(value: object) -> datetime | None:
-    if not isinstance(value, str) or not _DATE_TIME_STAMP.match(value):
-        return None
-    try:
-        return from_xsd(value)
-    except ValueError:
-        return None
-
-
-def _date_time(credential: dict[str, Any], name: str) -> datetime | None:
-    if name not in credential:
-        return None
-    parsed = _parse_date_time(credential[name])
-    if parsed is None:
-        raise InvalidCredential(
-            f"{name} must be an XML Schema dateTime with a time zone offset, e.g. 2026-01-01T00:00:00Z",
-            field=name,
-        )
-    return parsed
-
-
-def _check_context(credential: dict[str, Any]) -> None:
-    context = credential.get("@context")
-    entries = context if isinstance(context, list) else [context]
-    if not entries or entries[0] != VC_V2_CONTEXT:
-        raise InvalidCredential(
-            f"@context must be a list whose first entry is {VC_V2_CONTEXT}", field="@context"
-        )
-    if not all(isinstance(entry, str | dict) for entry in entries):
-        raise InvalidCredential("every @context entry must be a URL or a context object", field="@context")
-
-
-def _check_type(credential: dict[str, Any]) -> None:
-    types = credential.get("type")
-    names = types if isinstance(types, list) else [types]
-    if not all(isinstance(name, str) for name in names) or "VerifiableCredential" not in names:
-        raise InvalidCredential(
-            "type must be a list of strings that includes VerifiableCredential", field="type"
-        )
-
-
-def _check_subjects(credential: dict[str, Any]) -> None:
-    subject = credential.get("credentialSubject")
-    subjects = subject if isinstance(subject, list) else [subject]
-    if not subjects or not all(isinstance(item, dict) for item in subjects):
-        raise InvalidCredential(
-            "credentialSubject must be an object, or a non-empty list of objects, describing the holder",
-            field="credentialSubject",
-        )
-
-
-def _check_status(credential: dict[str, Any]) -> None:
-    if "credentialStatus" not in credential:
-        return
-    status = credential["credentialStatus"]
-    entries = status if isinstance(status, list) else [status]
-    if not entries or not all(isinstance(e, dict) and isinstance(e.get("type"), str) for e in entries):
-        raise InvalidCredential(
-            "credentialStatus must be an object with a type, or a list of them", field="credentialStatus"
-        )
-
-
-def check_data_model(credential: dict[str, Any]) -> None:
-    """Raise ``InvalidCredential`` naming the first property that breaks the VC 2.0 data model."""
-    if not isinstance(credential, dict):
-        raise InvalidCredential("a credential must be a JSON object")
-    _check_context(credential)
-    _check_type(credential)
-    if "id" in credential and not (isinstance(credential["id"], str) and _URL.match(credential["id"])):
-        raise InvalidCredential("id must be a URL string, e.g. urn:uuid:...", field="id")
-    issuer_id(credential)
-    _check_subjects(credential)
-    valid_from = _date_time(credential, "validFrom")
-    valid_until = _date_time(credential, "validUntil")
-    if valid_from is not None and valid_until is not None and valid_from > valid_until:
-        raise InvalidCredential("validUntil is earlier than validFrom", field="validUntil")
-    _check_status(credential)
+_parse_date_time = parse_date_time
+_date_time = date_time
 
 
 def issuer_id(credential: dict[str, Any]) -> str:
     """The issuer's URL (usually a DID), whether ``issuer`` is a string or an object with ``id``."""
-    issuer = credential.get("issuer")
-    value = issuer.get("id") if isinstance(issuer, dict) else issuer
-    if not isinstance(value, str) or not _URL.match(value):
-        raise InvalidCredential(
-            "issuer must be a URL (such as a DID) or an object whose id is one",
-            field="issuer.id" if isinstance(issuer, dict) else "issuer",
-        )
-    return value
+    return issuer_url(credential)
 
 
 def subject_id(credential: dict[str, Any]) -> str:
