@@ -96,7 +96,9 @@ class ForeignPeer:
         self.processes: dict[str, Process] = {}
         self.counter = itertools.count(1)
         self.lock = threading.Lock()
-        self.assigner: str | None = None  # an agreement assigner other than us (a misbehaving provider)
+        # Agreement parties other than the true ones (a misbehaving provider).
+        self.assigner: str | None = None
+        self.assignee: str | None = None
         self.data_tokens: dict[str, str] = {}
         self.received: dict[str, bytes] = {}
         self.seen_jti: set[str] = set()
@@ -242,7 +244,7 @@ class ForeignPeer:
                     {"role": "provider"})
         self.processes[p.pid] = p
         agreement = {"@id": f"acme-agreement-{p.pid}", "@type": "Agreement", "target": "acme-ds-1",
-                     "assigner": self.assigner or self.did, "assignee": issuer,
+                     "assigner": self.assigner or self.did, "assignee": self.assignee or issuer,
                      "timestamp": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "permission": [{"action": "use"}]}
         p.detail["agreement"] = agreement
 

@@ -79,15 +79,16 @@ def test_consumer_reaches_a_foreign_provider_at_a_base_given_directly(
     assert negotiation["state"] == "FINALIZED", negotiation
 
 
+@pytest.mark.parametrize("party", ["assigner", "assignee"])
 def test_agreement_whose_assigner_is_not_the_catalogs_participant_is_refused(
-        with_foreign: tuple[LiveSpace, ForeignPeer]) -> None:
+        with_foreign: tuple[LiveSpace, ForeignPeer], party: str) -> None:
     space, peer = with_foreign
     consumer = space.connectors["consumer"]
-    peer.assigner = did_web(space.connectors["other"].url)
+    setattr(peer, party, did_web(space.connectors["other"].url))
     negotiation_id = start(consumer, peer, providerUrl=peer.root)
     wait_until(lambda: any(url.endswith("/agreement") for url, _, _ in peer.refusals), timeout=10)
     _, status, body = next(r for r in peer.refusals if r[0].endswith("/agreement"))
-    assert status == 400 and "assigner" in body
+    assert status == 400 and f"agreement.{party}" in body
     assert consumer.ok("GET", f"/v1/management/negotiations/{negotiation_id}")["state"] == "REQUESTED"
     assert consumer.ok("GET", "/v1/management/agreements") == []
 
