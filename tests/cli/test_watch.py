@@ -37,8 +37,10 @@ def connector(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, s
     init_connector(folder, url, f"http://127.0.0.1:{free_port()}", "consumer")
     with serve(create_app(ConnectorSettings.load(folder, worker_poll=0.2)), port):
         key = (folder / "management-api-key").read_text().strip()
+        absent = f"http://127.0.0.1:{free_port()}"  # a DSP base given directly: nothing to discover first
         started = httpx.post(f"{url}/v1/management/negotiations", headers={"X-API-Key": key}, json={
-            "providerUrl": f"http://127.0.0.1:{free_port()}", "offer": OFFER, "datasetId": "tax-records"})
+            "counterPartyAddress": absent + "/dsp", "counterPartyId": "did:web:absent.example", "offer": OFFER,
+            "datasetId": "tax-records"})
         assert started.status_code == 201, started.text
         yield url, key, started.json()["id"]
 

@@ -35,6 +35,9 @@ CHUNK_SIZE = 256 * 1024
 _CONTENT_RANGE = re.compile(r"^bytes (\d+)-(\d+)/(\d+)$")
 _MAX_PROBLEM_BYTES = 64 * 1024
 
+# No digest to check against: neither announced (Repr-Digest) nor expected.
+UNVERIFIED = ""
+
 
 @dataclass(frozen=True)
 class PullResult:
@@ -42,6 +45,9 @@ class PullResult:
     size: int
     sha256: str
     resumed_from: int = 0
+    # False when the provider announced no digest and none was expected: the bytes are as they arrived. A
+    # foreign data plane owes us no Repr-Digest (the DSP binds none); ours always sends one.
+    verified: bool = True
 
 
 @dataclass(frozen=True)
@@ -95,6 +101,7 @@ def pull(
     attempts: int = 3,
     chunk_size: int = CHUNK_SIZE,
     timeout: float = 30.0,
+    unverified_ok: bool = False,
 ) -> PullResult:
     """Download ``url`` to ``destination``, resuming a partial download, verifying the SHA-256.
 
@@ -110,7 +117,7 @@ def pull(
         for attempt in range(1, attempts + 1):
             resuming = partial.size() > 0
             try:
-                return _attempt(http, url, token, destination, partial, expected_sha256, chunk_size)
+                return _attempt(http, url, token, destination, partial, expected_sha256, chunk_size, unverified_ok)
             except TransferInterrupted:
                 if attempt == attempts:
                     raise
@@ -126,7 +133,7 @@ def pull(
 
 def _attempt(
     http: httpx.Client, url: str, token: str, destination: Path, partial: _Partial, expected: str | None,
-    chunk_size: int,
+    chunk_size: int, unverified_ok: bool = False,
 ) -> PullResult:
     offset = partial.size()
     headers = {"Authorization": f"Bearer {token}", "Accept-Encoding": "identity"}
@@ -140,14 +147,14 @@ def _attempt(
             if response.status_code == 416 and offset:
                 raise _StartOver
             _raise_for_problem(response, (200, 206))
-            announced = _announced(response, expected, partial)
+            announced = _announced(response, expected, partial, unverified_ok)
             start, total = _span(response, offset, partial, announced)
             digest = _hash_prefix(partial.part, start)
             size = _receive(response, partial.part, start, digest, chunk_size)
     except _StartOver:
         # The partial file is as long as (or longer than) the whole: nothing is left to resume from.
         partial.discard()
-        return _attempt(http, url, token, destination, partial, expected, chunk_size)
+        return _attempt(http, url, token, destination, partial, expected, chunk_size, unverified_ok)
     except httpx.TransportError as exc:
         raise TransferInterrupted(f"the download broke off ({exc.__class__.__name__}); pull again to resume",
                                   hint="the partial file is kept") from exc
@@ -156,11 +163,14 @@ def _attempt(
     return _commit(destination, partial, digest.hexdigest(), announced, size, start)
 
 
-def _announced(response: httpx.Response, expected: str | None, partial: _Partial) -> str:
+def _announced(response: httpx.Response, expected: str | None, partial: _Partial, unverified_ok: bool) -> str:
+    """The SHA-256 the body must hash to; UNVERIFIED if nobody names one and the caller accepts that."""
     try:
         announced = parse_repr_digest(response.headers.get("repr-digest"))
     except ValueError as exc:
         raise BadDataResponse(f"the provider sent a malformed Repr-Digest: {exc}", field="Repr-Digest") from exc
+    if announced is None and expected is None and unverified_ok:
+        return UNVERIFIED
     if announced is None and expected is None:
         raise BadDataResponse("the provider sent no Repr-Digest and none was expected: the data cannot be verified",
                               field="Repr-Digest", hint="pass expected_sha256 from the contract or catalog")
@@ -213,14 +223,14 @@ def _receive(response: httpx.Response, part: Path, start: int, digest: hashlib._
 
 
 def _commit(destination: Path, partial: _Partial, actual: str, announced: str, size: int, start: int) -> PullResult:
-    if actual != announced:
+    if announced != UNVERIFIED and actual != announced:
         partial.discard()
         raise DownloadCorrupt(f"the downloaded bytes hash to {actual}, not the announced {announced}; "
                               "the partial download was removed")
     os.replace(partial.part, destination)
     partial.validator.unlink(missing_ok=True)
     _fsync_dir(destination.parent)
-    return PullResult(destination, size, actual, start)
+    return PullResult(destination, size, actual, start, verified=announced != UNVERIFIED)
 
 
 def _fsync_dir(folder: Path) -> None:

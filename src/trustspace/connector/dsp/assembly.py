@@ -12,6 +12,7 @@ from trustspace.connector.catalog import CatalogView
 from trustspace.connector.conformance import ScriptedStrategy, Seed, apply_seed
 from trustspace.connector.dsp import wire
 from trustspace.connector.dsp.dataplane import ConnectorDataPlane
+from trustspace.connector.dsp.discovery import Discovery
 from trustspace.connector.dsp.management import build_management_router
 from trustspace.connector.dsp.negotiations import Negotiations
 from trustspace.connector.dsp.routes import build_dsp_router
@@ -59,7 +60,8 @@ def install_dsp(app: FastAPI, *, db: Database, auth: Authenticator, signer: Sign
     worker = Worker(store, negotiations, transfers, signer, clock, poll)
     holder.append(worker)
     app.include_router(build_dsp_router(auth, catalog, negotiations, transfers, public_url))
-    app.include_router(build_management_router(auth, store, store, negotiations, transfers, signer, clock))
+    app.include_router(build_management_router(auth, store, store, negotiations, transfers, signer, clock,
+                                               Discovery()))
     app.include_router(data_plane.router())
     return DspParts(store, negotiations, transfers, worker, data_plane)
 

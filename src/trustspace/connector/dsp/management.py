@@ -12,14 +12,15 @@ from typing import Any, Literal
 import httpx
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import StreamingResponse
-from pydantic import BaseModel, ConfigDict, Field, HttpUrl
+from pydantic import BaseModel, ConfigDict, Field, HttpUrl, model_validator
 
 from trustspace.client.http import SignedClient, Signer
 from trustspace.connector.dsp import wire
+from trustspace.connector.dsp.discovery import Discovery
 from trustspace.connector.dsp.negotiations import Negotiations
 from trustspace.connector.dsp.transfers import Transfers
 from trustspace.core.clock import Clock
-from trustspace.core.errors import NotFound, PeerError
+from trustspace.core.errors import NotFound, PeerError, PeerUnreachable, ValidationFailed
 from trustspace.identity.did import did_web
 from trustspace.protocol.transfer import TransferMessage
 from trustspace.store.dsp_interfaces import CatalogStore, ProcessStore
@@ -96,13 +97,28 @@ class OfferIn(In):
     policy_id: str = Field(alias="policyId", min_length=1, max_length=200)
 
 
-class CatalogRequestIn(In):
-    provider_url: HttpUrl = Field(alias="providerUrl")
+class PeerIn(In):
+    """Where the counter-party is: its root (``providerUrl``; ``<base>`` is discovered from its version
+    metadata) or its DSP ``<base>`` itself (``counterPartyAddress``, EDC's name for it): exactly one. And who
+    it is (``counterPartyId``, its participant id), when known beforehand."""
+
+    provider_url: HttpUrl | None = Field(default=None, alias="providerUrl")
+    counter_party_address: HttpUrl | None = Field(default=None, alias="counterPartyAddress")
+    counter_party_id: str | None = Field(default=None, alias="counterPartyId", min_length=1, max_length=500)
+
+    @model_validator(mode="after")
+    def one_address(self) -> "PeerIn":
+        if (self.provider_url is None) == (self.counter_party_address is None):
+            raise ValueError("give exactly one of providerUrl (the peer's root) and counterPartyAddress (its "
+                             "DSP base)")
+        return self
+
+
+class CatalogRequestIn(PeerIn):
     filter: list[dict[str, Any]] = Field(default_factory=list)
 
 
-class NegotiationIn(In):
-    provider_url: HttpUrl = Field(alias="providerUrl")
+class NegotiationIn(PeerIn):
     offer: dict[str, Any]
     dataset_id: str | None = Field(
         default=None,
@@ -143,6 +159,7 @@ def build_management_router(
     transfers: Transfers,
     signer: Signer,
     clock: Clock,
+    discovery: Discovery | None = None,
 ) -> APIRouter:
     router = APIRouter(prefix="/v1/management", tags=["management"], dependencies=[Depends(auth.admin)])
 
@@ -174,27 +191,84 @@ def build_management_router(
     def offers() -> list[dict[str, Any]]:
         return [view(o) for o in catalog.list_offers()]
 
+    peers = Peers(discovery or Discovery(), signer)
+
     @router.post("/catalog/request")
     def remote_catalog(body: CatalogRequestIn) -> Any:
-        url = str(body.provider_url).rstrip("/")
-        client = SignedClient(wire.dsp_base(url), did_web(url), signer)
-        try:
-            return whole_catalog(client, wire.message("CatalogRequestMessage", filter=body.filter or None))
-        finally:
-            client.close()
+        return peers.catalog(body, body.filter)[0]
 
-    _process_routes(router, processes, negotiations, transfers)
+    _process_routes(router, processes, negotiations, transfers, peers)
     return router
 
 
+class Peers:
+    """Finds a counter-party's ``<base>`` and participant id for the management API (decision 0014)."""
+
+    def __init__(self, discovery: Discovery, signer: Signer) -> None:
+        self.discovery, self.signer = discovery, signer
+
+    def base(self, peer: PeerIn, fresh: bool = False) -> str:
+        if peer.counter_party_address is not None:
+            return str(peer.counter_party_address).rstrip("/")
+        root = str(peer.provider_url)
+        return self.discovery.refresh(root) if fresh else self.discovery.base(root)
+
+    def catalog(self, peer: PeerIn, filters: list[dict[str, Any]]) -> tuple[dict[str, Any], str, str]:
+        """(catalog, base, participant id). The token's audience is ``counterPartyId``; without one, the
+        did:web of the root is tried, and the catalog's ``participantId`` must confirm whichever was used."""
+        if peer.counter_party_id is None and peer.provider_url is None:
+            raise ValidationFailed("with counterPartyAddress, give counterPartyId too: a DSP base does not tell "
+                                   "the peer's participant id", field="counterPartyId")
+        audience = peer.counter_party_id or did_web(str(peer.provider_url).rstrip("/"))
+        message = wire.message("CatalogRequestMessage", filter=filters or None)
+        base = self.base(peer)
+        try:
+            catalog = self._whole(base, audience, message)
+        except PeerError as exc:
+            if peer.provider_url is None or not _stale(exc):
+                raise
+            base = self.base(peer, fresh=True)  # the peer may have moved its endpoints: ask once more
+            catalog = self._whole(base, audience, message)
+        participant = catalog.get("participantId")
+        if participant is not None and participant != audience:
+            raise PeerError(f"the catalog names participant {participant!r}, not {audience!r}",
+                            field="participantId", hint="pass the peer's participant id as counterPartyId")
+        return catalog, base, audience
+
+    def _whole(self, base: str, audience: str, message: dict[str, Any]) -> dict[str, Any]:
+        client = SignedClient(base, audience, self.signer)
+        try:
+            return whole_catalog(client, message)
+        finally:
+            client.close()
+
+    def provider(self, peer: NegotiationIn) -> tuple[str, str]:
+        """(participant id, base) of the provider of an offer: ``counterPartyId``, else the offer's
+        ``assigner``, else the ``participantId`` of its catalog."""
+        assigner = peer.offer.get("assigner")
+        if peer.counter_party_id and assigner and assigner != peer.counter_party_id:
+            raise ValidationFailed(f"the offer's assigner {assigner!r} is not counterPartyId", field="offer.assigner")
+        known = peer.counter_party_id or (assigner if isinstance(assigner, str) and assigner else None)
+        if known is not None:
+            return known, self.base(peer)
+        _, base, participant = self.catalog(peer, [])
+        return participant, base
+
+
+def _stale(exc: PeerError) -> bool:
+    """A failure that a moved ``<base>`` explains: unreachable, or no such endpoint."""
+    status = getattr(exc, "remote_status", None)
+    return isinstance(exc, PeerUnreachable) or status == 404
+
+
 def _process_routes(
-    router: APIRouter, processes: ProcessStore, negotiations: Negotiations, transfers: Transfers
+    router: APIRouter, processes: ProcessStore, negotiations: Negotiations, transfers: Transfers, peers: Peers
 ) -> None:
     @router.post("/negotiations", status_code=201)
     def start_negotiation(body: NegotiationIn) -> dict[str, Any]:
-        url = str(body.provider_url).rstrip("/")
         offer = {**body.offer, "target": body.offer.get("target", body.dataset_id)}
-        return view(negotiations.start(did_web(url), url, offer))
+        provider, base = peers.provider(body)
+        return view(negotiations.start(provider, base, offer))
 
     @router.get("/negotiations")
     def list_negotiations(state: str | None = Query(default=None, max_length=20)) -> list[dict[str, Any]]:

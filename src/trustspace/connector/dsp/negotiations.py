@@ -41,7 +41,8 @@ class Negotiations:
         self.deadline = timedelta(seconds=deadline_seconds)
 
     # --- consumer: our owner starts one -------------------------------------------------------------------
-    def start(self, provider: str, provider_url: str, offer: dict[str, Any]) -> Negotiation:
+    def start(self, provider: str, base: str, offer: dict[str, Any]) -> Negotiation:
+        """Ask ``provider`` (its participant id, as its catalog or offer names it) at its DSP ``<base>``."""
         if not isinstance(offer.get("@id"), str) or not isinstance(offer.get("target"), str):
             raise ValidationFailed("offer needs an @id, and a target or datasetId (copy both from the provider's "
                                    "catalog)", field="offer")
@@ -52,7 +53,7 @@ class Negotiations:
         negotiation = Negotiation(
             id=pid, role=CONSUMER, state=machine.send(Role.CONSUMER, None, Msg.CONTRACT_REQUEST).value,
             consumer_pid=pid, provider_pid=None, counter_party=provider,
-            counter_party_address=wire.dsp_base(provider_url), offer=offer, asset_id=offer["target"],
+            counter_party_address=base.rstrip("/"), offer=offer, asset_id=offer["target"],
             created_at=now, updated_at=now, deadline_at=now + self.deadline)
         url = wire.join(negotiation.counter_party_address, "negotiations", "request")
         created, _ = self.store.create_negotiation(
@@ -128,6 +129,14 @@ class Negotiations:
         document = body["agreement"]
         if document.get("target") != negotiation.asset_id:
             raise InvalidMessage("the agreement is not for the dataset negotiated", field="agreement.target")
+        # The provider grants the agreement: its assigner must be the party we negotiated with (whose token
+        # brought it), and its assignee us. Either differing would bind somebody else.
+        if document.get("assigner") != negotiation.counter_party:
+            raise InvalidMessage(f"the agreement's assigner {document.get('assigner')!r} is not the provider "
+                                 f"negotiated with ({negotiation.counter_party})", field="agreement.assigner")
+        if document.get("assignee") != self.me:
+            raise InvalidMessage(f"the agreement's assignee {document.get('assignee')!r} is not us ({self.me})",
+                                 field="agreement.assignee")
         return Agreement(str(document["@id"]), negotiation.id, negotiation.asset_id, negotiation.counter_party,
                          self.me, document, self.clock.now())
 
