@@ -175,7 +175,8 @@ def eventually(probe: Callable[[], Any], timeout: float = 15) -> Any:
 def start_negotiation(node: Node, harness: Harness, dataset: str) -> tuple[str, str]:
     """We (consumer) ask the harness for its ``dataset``; returns (our pid, the harness's pid)."""
     ours = node.ok("POST", "/v1/management/negotiations", json={
-        "providerUrl": harness.url, "offer": offer(dataset, f"offer-{dataset}")})["id"]
+        "counterPartyAddress": harness.url + "/dsp", "counterPartyId": did_web(harness.url),
+        "offer": offer(dataset, f"offer-{dataset}")})["id"]
     harness.wait_for("ContractRequestMessage", ours)
     theirs = str(eventually(lambda: node.ok("GET", f"/v1/management/negotiations/{ours}")["providerPid"]))
     return ours, theirs
