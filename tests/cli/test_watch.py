@@ -67,10 +67,16 @@ def next_event(stream: IO[str]) -> dict[str, Any]:
     raise AssertionError(f"the watcher stopped printing; last output: {text!r}")
 
 
+CTRL_C_AS_ON_A_TERMINAL = ("import runpy, signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler); "
+                           "sys.argv[0] = 'trustspace'; runpy.run_module('trustspace', run_name='__main__')")
+
+
 def test_watch_prints_each_state_change_until_ctrl_c(connector: tuple[str, str, str]) -> None:
     url, key, negotiation = connector
-    command = [sys.executable, "-m", "trustspace", "connector", "processes", "--watch", "--json", "--url", url,
-               "--process", negotiation]
+    # Ctrl-C on a terminal: SIGINT means KeyboardInterrupt, even when this test runs in a background job (whose
+    # children start with SIGINT ignored, which Python keeps).
+    command = [sys.executable, "-c", CTRL_C_AS_ON_A_TERMINAL, "connector", "processes", "--watch", "--json",
+               "--url", url, "--process", negotiation]
     watcher = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                env={**os.environ, "TRUSTSPACE_MANAGEMENT_API_KEY": key})
     stop_anyway = threading.Timer(30, watcher.kill)  # a silent watcher fails the test instead of hanging it
