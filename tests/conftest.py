@@ -63,6 +63,19 @@ def vectors_dir() -> Path:
     return path
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _data_roots(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Connectors under test serve files the tests write in their temporary folders: make those the data root
+    (each connector's own data folder stays refused). Tests of the roots themselves set their own."""
+    previous = os.environ.get("TRUSTSPACE_DATA_ROOTS")
+    os.environ["TRUSTSPACE_DATA_ROOTS"] = str(tmp_path_factory.getbasetemp())
+    yield
+    if previous is None:
+        os.environ.pop("TRUSTSPACE_DATA_ROOTS", None)
+    else:
+        os.environ["TRUSTSPACE_DATA_ROOTS"] = previous
+
+
 @pytest.fixture(autouse=True)
 def _restore_logging() -> Iterator[None]:
     """CLI commands under test configure the root logger for a service; put it back after each test."""

@@ -143,7 +143,8 @@ def create_app(
     parts.append(install_dsp(app, db=db, auth=auth, signer=signer, key=key, did=did, public_url=settings.public_url,
                              data_dir=settings.data_dir, clock=clock, deadline_seconds=settings.process_deadline,
                              poll=settings.worker_poll, seed=conformance,
-                             evidence=None if conformance is not None else recorder))
+                             evidence=None if conformance is not None else recorder,
+                             data_roots=settings.data_roots))
     if isinstance(auth, ConformanceAuthenticator):
         _install_conformance(app, auth, parts[0], did, clock)
     app.include_router(ledger_router(auth, parts[0].store, witness))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -29,6 +30,9 @@ class ConnectorSettings:
     witness_interval: float = 2.0
     conformance_mode: bool = False
     seed: Path | None = None
+    # Folders file sources may be served from (TRUSTSPACE_DATA_ROOTS, os.pathsep-separated); none given: the
+    # data/ folder inside data_dir (see docs/data-sources.md).
+    data_roots: tuple[Path, ...] = ()
 
     @property
     def keystore_path(self) -> Path:
@@ -40,7 +44,7 @@ class ConnectorSettings:
 
     def save(self) -> Path:
         path = self.data_dir / CONFIG_FILE
-        runtime = {"data_dir", "database_url", "conformance_mode", "seed"}
+        runtime = {"data_dir", "database_url", "conformance_mode", "seed", "data_roots"}
         data = {k: v for k, v in asdict(self).items() if k not in runtime}
         path.write_text(json.dumps(data, indent=2, ensure_ascii=False))
         return path
@@ -52,14 +56,21 @@ class ConnectorSettings:
             raise CallerError(f"{data_dir} is not a connector folder (no {CONFIG_FILE})",
                               hint=f"run 'trustspace connector init --data-dir {data_dir} ...' first")
         data = json.loads(path.read_text())
+        data["data_roots"] = data_roots_from_env()
         data.update({k: v for k, v in overrides.items() if v is not None})
         return cls(data_dir=data_dir, **data)
+
+
+def data_roots_from_env() -> tuple[Path, ...]:
+    value = os.environ.get("TRUSTSPACE_DATA_ROOTS", "")
+    return tuple(Path(part).expanduser().absolute() for part in value.split(os.pathsep) if part.strip())
 
 
 def init_connector(data_dir: Path, public_url: str, operator_url: str, name: str) -> ConnectorSettings:
     """Create the key (mode 0600) and the configuration of a new connector."""
     data_dir.mkdir(parents=True, exist_ok=True)
     create_keystore(data_dir / KEYSTORE_FILE)
+    (data_dir / "data").mkdir(exist_ok=True)
     settings = ConnectorSettings(data_dir=data_dir, public_url=public_url.rstrip("/"),
                                  operator_url=operator_url.rstrip("/"), name=name)
     settings.save()

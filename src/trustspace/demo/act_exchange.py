@@ -86,12 +86,13 @@ def transfer(ctx: DemoContext, watchers: list[Watcher], agreement_id: str, kind:
 
 def play(ctx: DemoContext) -> None:
     tax, bank, grid = (ctx.participants[k] for k in ("tax", "bank", "grid"))
-    rows = write_tax_records(tax.data_dir / "source" / "tax.db")
+    # What a connector serves lies in the data/ folder of its data folder, its default data root.
+    rows = write_tax_records(tax.data_dir / "data" / "tax.db")
     publish(tax.management, "enterprise-tax-records-2025", "企业纳税信用记录 (enterprise tax records)",
-            {"type": "sql", "url": f"sqlite:///{tax.data_dir / 'source' / 'tax.db'}",
+            {"type": "sql", "url": f"sqlite:///{tax.data_dir / 'data' / 'tax.db'}",
              "query": "SELECT * FROM tax_records ORDER BY credit_code", "format": "csv"}, ["tax", "纳税", "credit"])
     ctx.console.print(f"市税务局 publishes {rows} enterprise tax records")
-    usage = grid.data_dir / "source" / "usage.csv"
+    usage = grid.data_dir / "data" / "usage.csv"
     write_grid_usage(usage)
     publish(grid.management, "enterprise-electricity-2025", "企业用电数据 (enterprise electricity usage)",
             {"type": "file", "path": str(usage)}, ["electricity", "用电"])

@@ -11,7 +11,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import AbstractContextManager, contextmanager, nullcontext
+from contextlib import AbstractContextManager, contextmanager, nullcontext, suppress
 from pathlib import Path
 from typing import Literal
 
@@ -100,6 +100,7 @@ def _sqlite_engine(url: URL) -> Engine:
             dbapi_connection.execute(pragma)
         if not memory:
             _switch_to_wal(dbapi_connection)
+            _owner_only(url)
 
     def on_begin(connection: Connection) -> None:
         if connection.get_execution_options().get(_READ_ONLY):
@@ -113,6 +114,15 @@ def _sqlite_engine(url: URL) -> Engine:
     event.listen(engine, "connect", on_connect)
     event.listen(engine, "begin", on_begin)
     return engine
+
+
+def _owner_only(url: URL) -> None:
+    """Our databases hold credentials and API key hashes: readable by their owner alone, with their WAL."""
+    path = url.database or ""
+    for name in (path, f"{path}-wal", f"{path}-shm"):
+        with suppress(OSError):
+            if os.stat(name).st_mode & 0o077:
+                os.chmod(name, 0o600)
 
 
 def _switch_to_wal(dbapi_connection: sqlite3.Connection) -> None:

@@ -222,11 +222,15 @@ def _receive(response: httpx.Response, part: Path, start: int, digest: hashlib._
     return size
 
 
+OWNER_ONLY = 0o600
+
+
 def _commit(destination: Path, partial: _Partial, actual: str, announced: str, size: int, start: int) -> PullResult:
     if announced != UNVERIFIED and actual != announced:
         partial.discard()
         raise DownloadCorrupt(f"the downloaded bytes hash to {actual}, not the announced {announced}; "
                               "the partial download was removed")
+    os.chmod(partial.part, OWNER_ONLY)  # received data is the owner's alone, whatever the umask
     os.replace(partial.part, destination)
     partial.validator.unlink(missing_ok=True)
     _fsync_dir(destination.parent)

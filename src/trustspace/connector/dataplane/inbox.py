@@ -111,6 +111,7 @@ def _flush(handle: BinaryIO) -> None:
 
 def _commit(partial: Path, target: Path) -> bool:
     replaced = target.exists()
+    os.chmod(partial, 0o600)  # received data is the owner's alone, whatever the umask
     os.replace(partial, target)
     # The rename is durable only once the directory entry is on disk too.
     fd = os.open(target.parent, os.O_RDONLY)

@@ -34,10 +34,19 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from trustspace.connector.dataplane.digest import DEFAULT_CACHE, DigestCache, FileVersion
 from trustspace.connector.dataplane.errors import InvalidDataAddress, SourceChanged, SourceUnavailable
-from trustspace.connector.dataplane.sql import SQL_FORMATS, SqlFormat, check_select, materialise, read_only_engine
+from trustspace.connector.dataplane.sql import (
+    SQL_FORMATS,
+    SqlFormat,
+    check_select,
+    materialise,
+    read_only_engine,
+    sqlite_path,
+)
 from trustspace.core.errors import ValidationFailed
 
 OCTET_STREAM = "application/octet-stream"
+# The folder inside a connector's data folder that holds what its owner puts there to serve: the default root.
+SERVED_FOLDER = "data"
 _HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
 # Hop-by-hop and routing headers belong to each connection, never to a stored address.
 _RESERVED_HEADERS = {"host", "connection", "content-length", "transfer-encoding", "te", "upgrade", "keep-alive"}
@@ -120,12 +129,63 @@ def _regular_file_version(path: Path) -> FileVersion:
     return FileVersion.of(info)
 
 
+@dataclass(frozen=True)
+class DataRoots:
+    """Where file sources may live: under one of ``roots``, never in ``private`` (the connector's own folder:
+    its keystore, database, API keys, spool, inbox and received data) except its ``data/`` subfolder, the
+    default root. Paths are judged after every symlink and ``..`` is resolved, so neither a link nor a
+    relative step leads out of a root."""
+
+    roots: tuple[Path, ...]
+    private: Path | None = None
+
+    @classmethod
+    def of_connector(cls, data_dir: Path, configured: tuple[Path, ...] = ()) -> DataRoots:
+        return cls(configured or (data_dir / SERVED_FOLDER,), data_dir)
+
+    def _is_private(self, real: Path) -> bool:
+        if self.private is None:
+            return False
+        private = self.private.resolve()
+        return real.is_relative_to(private) and not real.is_relative_to(private / SERVED_FOLDER)
+
+    def refuse_private(self, path: Path, field: str) -> None:
+        """A database file of the connector's own (its keys' settings, API key hashes) is never a source."""
+        try:
+            real = path.resolve()
+        except (OSError, RuntimeError):
+            return  # unreadable paths are refused by the source itself, naming the field
+        if self._is_private(real):
+            raise InvalidDataAddress("url names a database in the connector's own data folder, which is never "
+                                     "served", field=field, hint="serve a copy under a data root")
+
+    def check(self, path: Path) -> Path:
+        try:
+            real = path.resolve(strict=True)
+        except (OSError, RuntimeError) as exc:
+            raise InvalidDataAddress(f"path cannot be read: {getattr(exc, 'strerror', None) or exc}",
+                                     field="path") from exc
+        if self._is_private(real):
+            raise InvalidDataAddress("path lies in the connector's own data folder, whose files are never served",
+                                     field="path", hint="copy the file to serve into a data root")
+        if not any(real.is_relative_to(root.resolve()) for root in self.roots):
+            shown = ", ".join(str(root) for root in self.roots) or "none configured"
+            raise InvalidDataAddress(f"path is outside the data roots ({shown})", field="path",
+                                     hint="put the file under a data root, or add its folder to "
+                                          "TRUSTSPACE_DATA_ROOTS (see docs/data-sources.md)")
+        return real
+
+
 class FileSource:
     kind = "file"
 
-    def __init__(self, path: Path, media_type: str | None = None, cache: DigestCache = DEFAULT_CACHE) -> None:
+    def __init__(self, path: Path, media_type: str | None = None, cache: DigestCache = DEFAULT_CACHE,
+                 roots: DataRoots | None = None) -> None:
         if not path.is_absolute():
             raise InvalidDataAddress("path must be absolute", field="path")
+        self._roots = roots
+        if roots is not None:
+            roots.check(path)
         try:
             mode = path.stat().st_mode
         except OSError as exc:
@@ -138,7 +198,9 @@ class FileSource:
         self._cache = cache
 
     def prepare(self, transfer_id: str) -> PreparedFile:
-        return prepare_file(self.path, self.media_type, self._cache)
+        # Judged again when served: the file may have been replaced by a link since the asset was added.
+        path = self._roots.check(self.path) if self._roots is not None else self.path
+        return prepare_file(path, self.media_type, self._cache)
 
 
 # Striped: a fixed set of locks, so the table does not grow with every transfer ever served.
@@ -158,13 +220,16 @@ class SqlSource:
 
     def __init__(
         self, url: str, query: str, fmt: SqlFormat, spool_dir: Path, *, batch_rows: int = 5000,
-        cache: DigestCache = DEFAULT_CACHE,
+        cache: DigestCache = DEFAULT_CACHE, roots: DataRoots | None = None,
     ) -> None:
         if fmt not in SQL_FORMATS:
             raise InvalidDataAddress(f"format must be one of {sorted(SQL_FORMATS)}, got {fmt!r}", field="format")
         if batch_rows < 1:
             raise ValidationFailed("batch_rows must be at least 1", field="batch_rows")
         check_select(query)
+        database = sqlite_path(url)
+        if roots is not None and database is not None:
+            roots.refuse_private(database, "url")
         read_only_engine(url).dispose()  # validates the URL now, when the asset is registered
         self.url, self.query, self.format, self.spool_dir = url, query, fmt, spool_dir
         self.batch_rows = batch_rows
@@ -256,8 +321,10 @@ _FIELDS: dict[str, set[str]] = {
 }
 
 
-def open_source(address: Mapping[str, Any], spool_dir: Path, *, cache: DigestCache = DEFAULT_CACHE) -> Source:
-    """Build the source a data address describes; errors name the offending field."""
+def open_source(address: Mapping[str, Any], spool_dir: Path, *, cache: DigestCache = DEFAULT_CACHE,
+                roots: DataRoots | None = None) -> Source:
+    """Build the source a data address describes; errors name the offending field. With ``roots``, a file
+    source must lie under one of them (every connector passes its own)."""
     kind = address.get("type")
     if kind not in _FIELDS:
         raise InvalidDataAddress(f"type must be one of {sorted(_FIELDS)}, got {kind!r}", field="type")
@@ -266,10 +333,10 @@ def open_source(address: Mapping[str, Any], spool_dir: Path, *, cache: DigestCac
         raise InvalidDataAddress(f"unknown field {unknown[0]!r} in a {kind} address", field=unknown[0])
     if kind == "file":
         media_type = _text(address, "mediaType", required=False)
-        return FileSource(Path(_text(address, "path")), media_type or None, cache)
+        return FileSource(Path(_text(address, "path")), media_type or None, cache, roots)
     if kind == "sql":
         fmt = cast(SqlFormat, _text(address, "format"))  # SqlSource refuses other values, naming "format"
-        return SqlSource(_text(address, "url"), _text(address, "query"), fmt, spool_dir, cache=cache)
+        return SqlSource(_text(address, "url"), _text(address, "query"), fmt, spool_dir, cache=cache, roots=roots)
     headers = address.get("headers", {})
     if not isinstance(headers, Mapping):
         raise InvalidDataAddress("headers must be an object of header names to values", field="headers")

@@ -79,6 +79,27 @@ def read_only_engine(url: str) -> Engine:
                              hint="use sqlite:////absolute/path.db or postgresql://user@host/db")
 
 
+# Functions that reach outside the database (files, shared libraries) if a build or an extension provides them.
+SQLITE_DENIED_FUNCTIONS = frozenset({"load_extension", "readfile", "writefile", "edit", "fts3_tokenizer",
+                                     "zipfile", "sqlar_uncompress", "sqlar_compress"})
+
+
+def _deny_dangerous_functions(action: int, first: str | None, second: str | None, database: str | None,
+                              trigger: str | None) -> int:
+    if action == sqlite3.SQLITE_FUNCTION and (second or "").lower() in SQLITE_DENIED_FUNCTIONS:
+        return sqlite3.SQLITE_DENY
+    return sqlite3.SQLITE_OK
+
+
+def sqlite_path(url: str) -> Path | None:
+    """The file a SQLite URL names, None for another database."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        return None
+    return Path(parsed.database or "") if parsed.get_backend_name() == "sqlite" else None
+
+
 def _sqlite_read_only(url: URL) -> Engine:
     database = url.database or ""
     path = Path(database)
@@ -92,6 +113,7 @@ def _sqlite_read_only(url: URL) -> Engine:
     def connect() -> sqlite3.Connection:
         connection = sqlite3.connect(uri, uri=True, check_same_thread=False)
         connection.execute("PRAGMA query_only=ON")
+        connection.set_authorizer(_deny_dangerous_functions)
         return connection
 
     return create_engine("sqlite://", creator=connect, poolclass=NullPool)

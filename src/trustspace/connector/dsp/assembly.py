@@ -40,7 +40,7 @@ class DspParts:
 def install_dsp(app: FastAPI, *, db: Database, auth: Authenticator, signer: Signer, key: SigningKey, did: str,
                 public_url: str, data_dir: Path, clock: Clock, deadline_seconds: float,
                 seed: Seed | None = None, poll: float = 1.0,
-                evidence: EvidenceRecorder | None = None) -> DspParts:
+                evidence: EvidenceRecorder | None = None, data_roots: tuple[Path, ...] = ()) -> DspParts:
     store = EvidencingDspStore(db, evidence)
     pdp = SimplePolicyDecisionPoint()
     strategy: Strategy = AutomaticStrategy(pdp, clock)
@@ -54,14 +54,15 @@ def install_dsp(app: FastAPI, *, db: Database, auth: Authenticator, signer: Sign
             holder[0].wake()
 
     catalog = CatalogView(store, did, wire.dsp_base(public_url))
-    data_plane = ConnectorDataPlane(store, store, key, did, public_url, data_dir, clock, decisions=store)
+    data_plane = ConnectorDataPlane(store, store, key, did, public_url, data_dir, clock, decisions=store,
+                                    data_roots=data_roots)
     negotiations = Negotiations(store, store, did, public_url, clock, strategy, wake, deadline_seconds)
     transfers = Transfers(store, store, did, public_url, clock, strategy, pdp, data_plane, wake, deadline_seconds)
     worker = Worker(store, negotiations, transfers, signer, clock, poll)
     holder.append(worker)
     app.include_router(build_dsp_router(auth, catalog, negotiations, transfers, public_url))
     app.include_router(build_management_router(auth, store, store, negotiations, transfers, signer, clock,
-                                               Discovery()))
+                                               Discovery(), check_address=data_plane.check_address))
     app.include_router(data_plane.router())
     return DspParts(store, negotiations, transfers, worker, data_plane)
 

@@ -18,7 +18,7 @@ from trustspace.connector.dataplane.errors import AccessTokenForeign, TransferNo
 from trustspace.connector.dataplane.gate import require_started
 from trustspace.connector.dataplane.inbox import Inbox
 from trustspace.connector.dataplane.server import data_router
-from trustspace.connector.dataplane.sources import Prepared, PreparedFile, open_source, release
+from trustspace.connector.dataplane.sources import DataRoots, Prepared, PreparedFile, open_source, release
 from trustspace.connector.dataplane.tokens import (
     PUSH_SCOPE,
     dsp_data_address,
@@ -36,12 +36,14 @@ PULL_TOKEN_LIFETIME = 3600
 
 class ConnectorDataPlane:
     def __init__(self, catalog: CatalogStore, processes: ProcessStore, key: SigningKey, did: str, public_url: str,
-                 data_dir: Path, clock: Clock, decisions: DecisionLog | None = None) -> None:
+                 data_dir: Path, clock: Clock, decisions: DecisionLog | None = None,
+                 data_roots: tuple[Path, ...] = ()) -> None:
         self.catalog, self.processes, self.key, self.did, self.clock = catalog, processes, key, did, clock
         self.decisions = None if decisions is None else AccessRecorder(decisions, clock)
         self.public_url = public_url.rstrip("/")
         self.spool_dir, self.received_dir = data_dir / "spool", data_dir / "received"
         self.inbox = Inbox(data_dir / "inbox", key.public, self)
+        self.roots = DataRoots.of_connector(data_dir, data_roots)
         self._prepared: dict[str, Prepared] = {}
         self._lock = threading.Lock()
 
@@ -71,10 +73,14 @@ class ConnectorDataPlane:
         asset = self.catalog.get_asset(str(transfer.details.get("assetId", "")))
         if asset is None:
             raise Conflict(f"the dataset of transfer {transfer.id} is no longer offered", field="assetId")
-        prepared = open_source(asset.data_address, self.spool_dir).prepare(transfer.id)
+        prepared = open_source(asset.data_address, self.spool_dir, roots=self.roots).prepare(transfer.id)
         with self._lock:
             self._prepared[transfer.id] = prepared
         return prepared
+
+    def check_address(self, address: dict[str, Any]) -> None:
+        """Refuse, naming the field, a data address this connector could never serve (when an asset is added)."""
+        open_source(address, self.spool_dir, roots=self.roots)
 
     def prepared(self, transfer_id: str) -> bool:
         with self._lock:

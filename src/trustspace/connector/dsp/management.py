@@ -5,7 +5,7 @@ stream of every state change."""
 import json
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict
 from typing import Any, Literal
 
@@ -20,7 +20,7 @@ from trustspace.connector.dsp.discovery import Discovery
 from trustspace.connector.dsp.negotiations import Negotiations
 from trustspace.connector.dsp.transfers import Transfers
 from trustspace.core.clock import Clock
-from trustspace.core.errors import NotFound, PeerError, PeerUnreachable, ValidationFailed
+from trustspace.core.errors import NotFound, PeerError, PeerUnreachable, TrustSpaceError, ValidationFailed
 from trustspace.identity.did import did_web
 from trustspace.protocol.transfer import TransferMessage
 from trustspace.store.dsp_interfaces import CatalogStore, ProcessStore
@@ -160,11 +160,17 @@ def build_management_router(
     signer: Signer,
     clock: Clock,
     discovery: Discovery | None = None,
+    check_address: Callable[[dict[str, Any]], None] = lambda address: None,
 ) -> APIRouter:
     router = APIRouter(prefix="/v1/management", tags=["management"], dependencies=[Depends(auth.admin)])
 
     @router.post("/assets", status_code=201)
     def add_asset(body: AssetIn) -> dict[str, Any]:
+        try:
+            check_address(body.data_address)  # refused now, naming the field, rather than at transfer time
+        except TrustSpaceError as exc:
+            exc.field = f"dataAddress.{exc.field}" if exc.field else "dataAddress"
+            raise
         asset = Asset(
             _new_id(body.id, "asset"), body.title, body.description, body.data_address, body.properties, clock.now()
         )
