@@ -255,14 +255,80 @@ def test_key_rotation_is_seen_after_ttl_or_invalidate() -> None:
     assert len(web.calls) == 2
 
 
-def test_document_with_another_id_is_refused_and_not_cached() -> None:
+def test_document_with_another_id_is_refused_and_not_fetched_again_at_once() -> None:
     web = FakeWeb({did_web_url(WEB): did_document(web_did(9), KEY)})
     resolver = DidResolver(web)
-    for _ in range(2):
-        with pytest.raises(UnresolvableDid) as raised:
-            resolver.resolve(WEB)
-        assert "id differs" in raised.value.detail
+    with pytest.raises(UnresolvableDid) as raised:
+        resolver.resolve(WEB)
+    assert "id differs" in raised.value.detail
+    with pytest.raises(UnresolvableDid):
+        resolver.resolve(WEB)  # the negative cache answers: no second fetch
+    assert len(web.calls) == 1
+    resolver.invalidate(WEB)
+    with pytest.raises(UnresolvableDid):
+        resolver.resolve(WEB)
     assert len(web.calls) == 2
+
+
+def test_repeated_failures_at_a_dead_host_fetch_once() -> None:
+    calls: list[str] = []
+
+    def fetch(url: str) -> dict[str, Any]:
+        calls.append(url)
+        raise httpx.ConnectTimeout("never answers")
+
+    resolver = DidResolver(fetch)
+    for _ in range(120):
+        with pytest.raises(UnresolvableDid):
+            resolver.resolve(WEB)
+    assert len(calls) == 1
+
+
+def test_open_and_closed_ports_give_the_same_error_text() -> None:
+    def refused(url: str) -> dict[str, Any]:
+        raise httpx.ConnectError("[Errno 111] Connection refused")
+
+    def not_a_did_server(url: str) -> dict[str, Any]:
+        raise httpx.HTTPStatusError("404 Not Found", request=httpx.Request("GET", url),
+                                    response=httpx.Response(404))
+
+    details = []
+    for fetch in (refused, not_a_did_server):
+        with pytest.raises(UnresolvableDid) as raised:
+            DidResolver(fetch).resolve(WEB)
+        details.append(raised.value.detail)
+    assert details[0] == details[1] and "refused" not in details[0] and "404" not in details[0]
+
+
+def test_resolution_beyond_the_concurrency_limit_is_refused_at_once_not_queued() -> None:
+    import threading
+
+    from trustspace.identity.did import MAX_CONCURRENT_FETCHES
+
+    release, entered = threading.Event(), threading.Semaphore(0)
+
+    def slow(url: str) -> dict[str, Any]:
+        entered.release()
+        release.wait(10)
+        raise httpx.ReadTimeout("slow")
+
+    resolver = DidResolver(slow)
+
+    def hold(n: int) -> None:
+        with pytest.raises(UnresolvableDid):
+            resolver.resolve(web_did(n))
+
+    holders = [threading.Thread(target=hold, args=(i,)) for i in range(MAX_CONCURRENT_FETCHES)]
+    for thread in holders:
+        thread.start()
+    for _ in holders:
+        assert entered.acquire(timeout=10)
+    with pytest.raises(UnresolvableDid) as raised:
+        resolver.resolve(web_did(99))
+    assert "too many" in raised.value.detail
+    release.set()
+    for thread in holders:
+        thread.join(10)
 
 
 @pytest.mark.parametrize(

@@ -79,17 +79,31 @@ def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
-def test_unknown_did_method(op: OperatorUnderTest, member: Party) -> None:
+def test_unknown_did_method_is_refused_before_any_resolution(op: OperatorUnderTest, member: Party) -> None:
     token = issue_token(member.key, issuer="did:example:123", verification_method="did:example:123#k",
                         audience=op.did, now=op.clock.now())
-    refused(whoami(op, bearer(token)), 401, "unresolvable-did")
+    refused(whoami(op, bearer(token)), 401, "issuer-unknown")
 
 
-def test_unresolvable_did_web(op: OperatorUnderTest, member: Party) -> None:
+def test_did_web_of_a_stranger_is_refused_without_fetching_it(op: OperatorUnderTest, member: Party) -> None:
+    web = op.web
     did = "did:web:127.0.0.1%3A1"
     token = issue_token(member.key, issuer=did, verification_method=f"{did}#key-1", audience=op.did,
                         now=op.clock.now())
-    refused(whoami(op, bearer(token)), 401, "unresolvable-did")
+    before = len(web.requests)
+    refused(whoami(op, bearer(token)), 401, "issuer-unknown")
+    assert len(web.requests) == before
+
+
+def test_stranger_applying_for_membership_is_resolved_and_refused_without_its_error_text(
+        op: OperatorUnderTest, member: Party) -> None:
+    did = "did:web:127.0.0.1%3A1"
+    token = issue_token(member.key, issuer=did, verification_method=f"{did}#key-1", audience=op.did,
+                        now=op.clock.now())
+    answer = op.client.post("/v1/membership/applications", headers=bearer(token),
+                            json={"displayName": "x", "creditCode": "91330100MA2B3C4D5X", "roles": ["consumer"]})
+    refused(answer, 401, "unresolvable-did")
+    assert "nothing answers" not in answer.text
 
 
 def test_iss_differs_from_signing_did(op: OperatorUnderTest, member: Party) -> None:

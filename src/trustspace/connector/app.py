@@ -45,6 +45,7 @@ from trustspace.identity.membership import (
     ProofValid,
     StatusListCache,
     WithinValidity,
+    admit_members,
 )
 from trustspace.identity.tokens import TokenVerifier
 from trustspace.store.db import database_url, open_database
@@ -105,12 +106,16 @@ def create_app(
     statuses = StatusListCache(fetch, resolver.key_for, clock, settings.status_list_ttl)
     trust = TrustListCache(f"{settings.operator_url.rstrip('/')}/v1/trust-list", get_json, clock,
                            settings.trust_list_ttl)
+    proof = ProofValid(resolver.key_for)
     rules: list[MembershipRule] = [
-        WithinValidity(clock), IssuerTrusted(operator_did, trust.is_trusted), ProofValid(resolver.key_for),
-        NotRevoked(statuses.revoked),
+        WithinValidity(clock), IssuerTrusted(operator_did, trust.is_trusted), proof, NotRevoked(statuses.revoked),
     ]
     metrics = ServiceMetrics("connector")
-    auth = Authenticator(TokenVerifier(did, authentication_key(resolver), store, clock), lambda: rules, store, metrics)
+    # A peer's DID is resolved only once its membership credential from our operator (or one it trusts) verifies.
+    admit = admit_members(lambda peer: peer in (did, operator_did),
+                          lambda issuer: issuer == operator_did or trust.is_trusted(issuer), proof)
+    auth = Authenticator(TokenVerifier(did, authentication_key(resolver), store, clock, admit), lambda: rules, store,
+                         metrics)
 
     conformance = load_seed(settings.seed) if settings.conformance_mode and settings.seed else None
     if conformance is not None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import copy
 import ipaddress
 import json
+import logging
 import re
 import threading
 from collections import OrderedDict
@@ -37,8 +38,13 @@ WEB_KEY_FRAGMENT = "key-1"
 _MULTIBASE_KEY_TYPES = frozenset({"Multikey", "Ed25519VerificationKey2020"})
 # A DID document is a few kilobytes; a cap keeps a hostile server from streaming us gigabytes.
 _MAX_DOCUMENT_BYTES = 256 * 1024
-_FETCH_TIMEOUT_SECONDS = 5.0
+# Resolution runs while a request waits: it must never hold the service's request threads for long.
+_FETCH_TIMEOUT_SECONDS = 2.0
+MAX_CONCURRENT_FETCHES = 4
+# A DID that could not be resolved is not asked for again this soon (a refusal is cheaper than a fetch).
+NEGATIVE_TTL_SECONDS = 60.0
 
+log = logging.getLogger("trustspace.identity.did")
 _HOST_PORT = re.compile(
     r"^(?P<host>[a-z0-9](?:[a-z0-9.-]*[a-z0-9])?|\[[0-9a-f:.]+\])(?::(?P<port>[0-9]{1,5}))?$", re.IGNORECASE
 )
@@ -251,6 +257,8 @@ class DidResolver:
         # Keys already extracted, with the expiry of the document they came from: a request verifies a
         # token and a credential, and decoding a multibase key each time would cost more than the check.
         self._keys: dict[tuple[str, str | None], tuple[float, VerifyingKey]] = {}
+        self._failed: OrderedDict[str, float] = OrderedDict()
+        self._fetching = threading.BoundedSemaphore(MAX_CONCURRENT_FETCHES)
 
     def resolve(self, did: str) -> dict[str, Any]:
         """The DID document of ``did`` (a copy: changing it does not change the cache)."""
@@ -302,8 +310,16 @@ class DidResolver:
                 field="verificationMethod",
             ) from exc
 
+    def _remember_failure(self, did: str, now: float) -> None:
+        with self._lock:
+            self._failed[did] = now + NEGATIVE_TTL_SECONDS
+            self._failed.move_to_end(did)
+            while len(self._failed) > self._max_entries:
+                self._failed.popitem(last=False)
+
     def invalidate(self, did: str) -> None:
         with self._lock:
+            self._failed.pop(did, None)
             self._cache.pop(did, None)
             self._seeded.pop(did, None)
             for reference in [k for k in self._keys if k[0].partition("#")[0] == did]:
@@ -353,21 +369,37 @@ class DidResolver:
             url = did_web_url(did)
         except UnsupportedDid as exc:
             raise UnresolvableDid(exc.detail, field="did") from exc
+        now = self._clock.now().timestamp()
+        with self._lock:
+            failed_until = self._failed.get(did)
+        if failed_until is not None and failed_until > now:
+            raise _unresolvable(did, url)
+        if not self._fetching.acquire(blocking=False):
+            # Refuse at once rather than queue: waiting fetches would hold the request threads.
+            raise UnresolvableDid("too many DID documents are being fetched at once; retry shortly", field="did")
         try:
             document = self._fetch(url)
         except (httpx.HTTPError, OSError, ValueError, PeerError) as exc:
-            raise UnresolvableDid(
-                f"could not fetch the DID document of {did!r} from {url}: {exc}; "
-                "check that the participant's site is up and serves its DID document there",
-                field="did",
-            ) from exc
+            self._remember_failure(did, now)
+            # The cause stays in our log: told to the caller, it would tell an open port from a closed one.
+            log.info("DID document of %s not fetched from %s: %s", did, url, exc.__class__.__name__)
+            raise _unresolvable(did, url) from None
+        finally:
+            self._fetching.release()
         if not isinstance(document, dict) or document.get("id") != did:
+            self._remember_failure(did, now)
             raise UnresolvableDid(
                 f"the document served at {url} is not the DID document of {did!r} (its id differs); "
                 "the site must serve a document whose id is exactly this DID",
                 field="did",
             )
         return copy.deepcopy(document)
+
+
+def _unresolvable(did: str, url: str) -> UnresolvableDid:
+    return UnresolvableDid(
+        f"could not fetch the DID document of {did!r} from {url}; check that the participant's site is up "
+        "and serves its DID document there", field="did")
 
 
 def authentication_key(resolver: DidResolver) -> Callable[[str], VerifyingKey]:

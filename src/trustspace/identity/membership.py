@@ -16,7 +16,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from trustspace.core.clock import Clock, from_xsd
-from trustspace.core.errors import Forbidden
+from trustspace.core.errors import Forbidden, TrustSpaceError
 from trustspace.core.keys import VerifyingKey
 from trustspace.identity import credentials as vc
 from trustspace.identity.errors import (
@@ -259,3 +259,33 @@ class StatusListCache:
         with self._lock:
             self._lists[url] = (now, document)
         return document
+
+
+def admit_members(
+    known: Callable[[str], bool], trusted_issuer: Callable[[str], bool], proof: ProofValid
+) -> Callable[[str, Any], bool]:
+    """An admission rule for ``TokenVerifier``: whose DID may be resolved to check a token, decided without
+    fetching anything on the issuer's word alone.
+
+    did:key needs no fetch. A DID this service ``known``s (itself, its operator, its members) may be fetched.
+    Anyone else must present a membership credential about itself, from a ``trusted_issuer``, whose proof
+    verifies: that check resolves only the issuer's (trusted) DID, so a token naming a stranger's host costs
+    no request to that host.
+    """
+
+    def admit(issuer: str, presented: Any) -> bool:
+        if issuer.startswith("did:key:") or known(issuer):
+            return True
+        if presented is None:
+            return False
+        try:
+            credential = presented.document()
+            membership = read_membership(credential, presented.digest)
+            if membership.did != issuer or not trusted_issuer(membership.issuer):
+                return False
+            proof.check(credential, membership)
+        except TrustSpaceError:
+            return False
+        return True
+
+    return admit

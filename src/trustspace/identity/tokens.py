@@ -9,8 +9,21 @@ The caller's membership credential travels beside the token in the ``X-Membershi
 the credential out of the JWS keeps the token small, and the digest lets the callee recognise a credential
 it has verified before without canonicalising it again (see docs/decisions/0003-service-tokens.md).
 
-Ordering of checks (cheapest and most telling first, nothing remembered until everything else passed):
-header -> key resolution -> signature + registered claims -> lifetime -> credential binding -> replay.
+Ordering of checks. Nothing that costs a network request happens before the token has shown it is worth one,
+and nothing is remembered until everything else passed:
+
+1. header: alg EdDSA and a ``kid`` of the form ``did#fragment`` (no network);
+2. claims, read without the signature: every registered claim present and typed, ``iss`` the DID of the
+   ``kid``, ``aud`` this service, ``iat``/``exp`` within the lifetime and the clock (no network);
+3. credential binding: the ``X-Membership-Credential`` header hashes to the ``vcd`` claim (no network);
+4. admission: the issuer is one whose DID this service may resolve (``admit``: did:key, itself, the
+   operator, trusted operators, members it knows or whose credential from such an issuer verifies). An
+   unknown issuer is refused here, before any fetch: a garbage token naming ``did:web:host%3Aport`` never
+   makes the service open a connection to that host and port (issue 15, finding 1). Only a path that must
+   hear from strangers (a membership application) passes ``admit_unknown``, and then resolution is still
+   bounded by the resolver (timeout, concurrency, negative cache) and its errors never reach the caller;
+5. key resolution, then the signature over the whole token;
+6. replay: the ``jti`` is remembered until ``exp``.
 """
 
 from __future__ import annotations
@@ -120,31 +133,74 @@ def issue_token(
     return jwt.encode(claims, key.crypto_key, algorithm="EdDSA", headers={"kid": verification_method})
 
 
+class IssuerNotAdmitted(Unauthenticated):
+    slug = "issuer-unknown"
+    title = "Token issuer unknown to this service"
+
+
+# Decides, before any network request, whether the DID of a token's issuer may be resolved: given the issuer
+# and the credential bound to the token (not verified yet), True to go on.
+Admission = Callable[[str, "PresentedCredential | None"], bool]
+
+
+def _admit_all(issuer: str, credential: PresentedCredential | None) -> bool:
+    return True
+
+
 class TokenVerifier:
-    """Checks tokens addressed to one audience. ``key_for`` resolves a ``did#fragment`` to its key."""
+    """Checks tokens addressed to one audience. ``key_for`` resolves a ``did#fragment`` to its key; ``admit``
+    says whose DIDs may be resolved at all (see the ordering in the module docstring)."""
 
     def __init__(
-        self, audience: str, key_for: Callable[[str], VerifyingKey], replay: ReplayStore, clock: Clock
+        self, audience: str, key_for: Callable[[str], VerifyingKey], replay: ReplayStore, clock: Clock,
+        admit: Admission = _admit_all,
     ) -> None:
         self.audience = audience
         self._key_for = key_for
         self._replay = replay
         self._clock = clock
+        self._admit = admit
 
-    def verify(self, token: str, credential_header: str | None = None) -> VerifiedToken:
+    def verify(self, token: str, credential_header: str | None = None, *,
+               admit_unknown: bool = False) -> VerifiedToken:
         kid = _kid(token)
         issuer = kid.split("#", 1)[0]
+        unverified = _unverified_claims(token)
+        self._check_claims(unverified, issuer)
+        credential = _bound_credential(unverified.get("vcd"), credential_header)
+        if not admit_unknown and not self._admit(issuer, credential):
+            raise IssuerNotAdmitted(
+                "the token's issuer is not a member of this space, nor an operator it trusts",
+                hint="apply for membership first and send your membership credential with every token")
         claims = self._decode(token, self._key_for(kid), issuer)
+        expires_at = datetime.fromtimestamp(claims["exp"], UTC)
+        if not self._replay.remember_jti(str(claims["jti"]), issuer, expires_at, self._clock.now()):
+            raise TokenReplayed("this token id (jti) was used before; sign a fresh token for every request")
+        return VerifiedToken(issuer, self.audience, str(claims["jti"]), expires_at, credential)
+
+    def _check_claims(self, claims: dict[str, Any], issuer: str) -> None:
+        """Registered claims, their types, issuer, audience and lifetime: all that needs no key."""
+        missing = [name for name in ("iss", "sub", "aud", "iat", "exp", "jti") if name not in claims]
+        if missing:
+            raise TokenInvalid(f"token lacks the claim {missing[0]!r}")
+        if not isinstance(claims["exp"], int) or not isinstance(claims["iat"], int):
+            raise TokenInvalid("claims 'iat' and 'exp' must be integers (seconds since the epoch)")
+        if claims["iss"] != issuer:
+            raise TokenInvalid("token 'iss' does not match the DID of its signing key ('kid')")
+        audience = claims["aud"]
+        if audience != self.audience and not (isinstance(audience, list) and self.audience in audience):
+            raise TokenWrongAudience(f"token audience is not this service ({self.audience})",
+                                     hint="sign the token with aud set to the DID of the service you call")
         if claims["exp"] - claims["iat"] > MAX_LIFETIME:
             raise TokenInvalid(
                 f"token lifetime is {claims['exp'] - claims['iat']} s; at most {MAX_LIFETIME} s is accepted",
                 hint="issue tokens with a shorter expiry",
             )
-        credential = _bound_credential(claims.get("vcd"), credential_header)
-        expires_at = datetime.fromtimestamp(claims["exp"], UTC)
-        if not self._replay.remember_jti(str(claims["jti"]), issuer, expires_at, self._clock.now()):
-            raise TokenReplayed("this token id (jti) was used before; sign a fresh token for every request")
-        return VerifiedToken(issuer, self.audience, str(claims["jti"]), expires_at, credential)
+        now = self._clock.now().timestamp()
+        if claims["exp"] <= now - LEEWAY:
+            raise TokenExpired("token has expired; sign a fresh one (tokens live at most 5 minutes)")
+        if claims["iat"] > now + LEEWAY:
+            raise TokenInvalid("token 'iat' is in the future; check the caller's clock")
 
     def _decode(self, token: str, key: VerifyingKey, issuer: str) -> dict[str, Any]:
         try:
@@ -195,6 +251,18 @@ def _unb64(text: str) -> bytes:
         return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
     except (binascii.Error, ValueError) as exc:
         raise TokenInvalid("membership credential header is not base64url", field=CREDENTIAL_HEADER) from exc
+
+
+def _unverified_claims(token: str) -> dict[str, Any]:
+    # Read only to decide whether the token deserves a key lookup; the signature is checked before any of it
+    # is believed.
+    try:
+        claims: Any = jwt.decode(token, options={"verify_signature": False})
+    except jwt.PyJWTError as exc:
+        raise TokenInvalid("malformed token", hint="send 'Authorization: Bearer <JWS>'") from exc
+    if not isinstance(claims, dict):
+        raise TokenInvalid("token claims must be a JSON object")
+    return claims
 
 
 def _kid(token: str) -> str:

@@ -27,6 +27,7 @@ from trustspace.identity.membership import (
     ProofValid,
     StatusListCache,
     WithinValidity,
+    admit_members,
 )
 from trustspace.identity.tokens import TokenVerifier
 from trustspace.operator.ledger.routes import build_ledger_router
@@ -130,11 +131,20 @@ def _authenticator(
         store.log_trust_decision(issuer, subject, accepted, reason, clock.now())
         log.info("cross-domain credential of %s from %s %s", subject, issuer, "accepted" if accepted else "refused")
 
+    proof = ProofValid(resolver.key_for)
     rules: list[MembershipRule] = [
         WithinValidity(clock),
         IssuerTrusted(membership.did, store.is_trusted_issuer, decided),
-        ProofValid(resolver.key_for),
+        proof,
         NotRevoked(revoked),
     ]
-    verifier = TokenVerifier(membership.did, authentication_key(resolver), store, clock)
+
+    def known(did: str) -> bool:
+        return did == membership.did or store.is_trusted_issuer(did) or store.get_member(did) is not None
+
+    def trusted(issuer: str) -> bool:
+        return issuer == membership.did or store.is_trusted_issuer(issuer)
+
+    admit = admit_members(known, trusted, proof)
+    verifier = TokenVerifier(membership.did, authentication_key(resolver), store, clock, admit)
     return Authenticator(verifier, lambda: rules, store, metrics)

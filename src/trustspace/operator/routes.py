@@ -22,7 +22,7 @@ def build_router(
     router = APIRouter(prefix="/v1")
     Admin = Annotated[None, Depends(auth.admin)]
     Member = Annotated[Caller, Depends(auth.member)]
-    Token = Annotated[VerifiedToken, Depends(auth.token)]
+    Applicant = Annotated[VerifiedToken, Depends(auth.applicant)]
 
     def member_or_admin(request: Request) -> str | None:
         return None if auth.is_admin(request) else auth.member(request).did
@@ -30,7 +30,7 @@ def build_router(
     MemberOrAdmin = Annotated[str | None, Depends(member_or_admin)]
 
     @router.post("/membership/applications", status_code=201, tags=["membership"])
-    def apply(body: s.ApplicationIn, token: Token) -> dict[str, Any]:
+    def apply(body: s.ApplicationIn, token: Applicant) -> dict[str, Any]:
         return s.application_out(membership.apply(token.issuer, body))
 
     @router.get("/membership/applications", tags=["membership"])

@@ -56,7 +56,15 @@ class Authenticator:
         self.memberships = MembershipCache()
 
     def token(self, request: Request) -> VerifiedToken:
-        """A valid token, with or without a membership credential (used by membership applications)."""
+        """A valid token, with or without a membership credential, from an issuer this service knows."""
+        return self._token(request, admit_unknown=False)
+
+    def applicant(self, request: Request) -> VerifiedToken:
+        """A valid token from anyone, even a stranger: only for a membership application, the one request a
+        service must take from a DID it has never seen (its resolution stays bounded; see identity/tokens)."""
+        return self._token(request, admit_unknown=True)
+
+    def _token(self, request: Request, *, admit_unknown: bool) -> VerifiedToken:
         header = request.headers.get("authorization", "")
         scheme, _, value = header.partition(" ")
         if scheme.lower() != "bearer" or not value:
@@ -64,7 +72,8 @@ class Authenticator:
             raise Unauthenticated("no service token", field="Authorization",
                                   hint="send 'Authorization: Bearer <token>' signed with your DID key")
         try:
-            return self.verifier.verify(value.strip(), request.headers.get(CREDENTIAL_HEADER.lower()))
+            return self.verifier.verify(value.strip(), request.headers.get(CREDENTIAL_HEADER.lower()),
+                                        admit_unknown=admit_unknown)
         except TrustSpaceError as exc:
             self._refuse(exc.slug)
             raise
