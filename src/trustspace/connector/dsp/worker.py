@@ -32,6 +32,7 @@ from trustspace.connector.evidence import LEDGER_PREFIX
 from trustspace.core.clock import Clock
 from trustspace.core.errors import TrustSpaceError
 from trustspace.protocol.machine import bare_term
+from trustspace.protocol.transfer import TransferMessage
 from trustspace.store.dsp_interfaces import Lanes, ProcessStore, StateOf
 from trustspace.store.dsp_records import Change, Negotiation, OutboxMessage, TransferRecord
 
@@ -69,6 +70,20 @@ def backoff(attempts: int) -> float:
     return float(min(30.0, 0.2 * 2 ** attempts))
 
 
+# A transfer whose data cannot be prepared or moved is tried this often (1, 2, 4, 8 s apart), then terminated.
+MAX_DATA_ATTEMPTS = 5
+# What the consumer is told when the provider's source fails: never the query, the path or the driver's words.
+SOURCE_FAILED = "data source failed"
+
+
+def data_backoff(failures: int) -> float:
+    return float(min(60.0, 2.0 ** (failures - 1)))
+
+
+def _reason(exc: Exception) -> str:
+    return exc.detail if isinstance(exc, TrustSpaceError) else f"{exc.__class__.__name__}: {exc}"
+
+
 class Worker:
     def __init__(self, store: ProcessStore, negotiations: Negotiations, transfers: Transfers, signer: Signer,
                  clock: Clock, poll: float = 1.0, evidence_every: float = EVIDENCE_EVERY) -> None:
@@ -85,7 +100,7 @@ class Worker:
         self._moving: set[str] = set()
         self._retry_data_at: dict[str, float] = {}
         self._next_expiry = 0.0
-        self._prepare_ended: set[str] = set()
+        self._data_failures: dict[str, int] = {}
         self.http = httpx.Client(timeout=10.0)
         self.courier = Courier(store, self.http, signer, clock)
 
@@ -140,30 +155,48 @@ class Worker:
 
     def _preparing(self, transfer: TransferRecord) -> bool:
         """Is a requested pull's data still being prepared (on the data pool, so a 1 GiB digest never holds up
-        the other processes' moves)? Starts the preparation if it has not started; once it has ended, well or
-        not, the transfer advances (a failure is raised again there, and answered as it always was)."""
+        the other processes' moves)? Starts the preparation if it has not started. A failed preparation is
+        tried again after a growing wait, and after ``MAX_DATA_ATTEMPTS`` the transfer is terminated, telling
+        the consumer only that the data source failed: the transfer never spins on a broken source."""
         if not (transfer.role == "provider" and transfer.state == "REQUESTED"
                 and transfer.transfer_type == "HttpData-PULL"):
             return False
-        if transfer.id in self._prepare_ended:
-            self._prepare_ended.discard(transfer.id)
-            return False
+        if transfer.id in self._moving:
+            return True
         if self.transfers.data_plane.prepared(transfer.id):
+            self._data_failures.pop(transfer.id, None)
             return False
-        if transfer.id not in self._moving:
-            self._moving.add(transfer.id)
-            self._movers.submit(self._prepare, transfer)
+        if self._retry_data_at.get(transfer.id, 0) > self.clock.now().timestamp():
+            return True
+        self._moving.add(transfer.id)
+        self._movers.submit(self._prepare, transfer)
         return True
 
     def _prepare(self, transfer: TransferRecord) -> None:
         try:
             self.transfers.data_plane.prepare(transfer)
         except Exception as exc:
-            log.info("preparing the data of %s failed (answered when it advances): %s", transfer.id, exc)
+            self._data_failed(transfer.id, _reason(exc), SOURCE_FAILED)
         finally:
-            self._prepare_ended.add(transfer.id)
             self._moving.discard(transfer.id)
             self.wake()
+
+    def _data_failed(self, transfer_id: str, reason: str, ending: str) -> None:
+        """Count a failure to prepare or move a transfer's data: wait longer each time, then give up."""
+        failures = self._data_failures.get(transfer_id, 0) + 1
+        if failures >= MAX_DATA_ATTEMPTS:
+            self._data_failures.pop(transfer_id, None)
+            self._retry_data_at.pop(transfer_id, None)
+            log.warning("transfer %s terminated after %d failed attempts with its data: %s", transfer_id,
+                        failures, reason)
+            self._guard(lambda: self.transfers.act(transfer_id, TransferMessage.TERMINATION, ending), transfer_id)
+            return
+        self._data_failures[transfer_id] = failures
+        wait = data_backoff(failures)
+        self._retry_data_at[transfer_id] = self.clock.now().timestamp() + wait
+        problem = f"data failed (attempt {failures} of {MAX_DATA_ATTEMPTS}, next in {wait:.0f} s): {reason}"
+        log.warning("transfer %s: %s", transfer_id, problem)
+        self.store.note_problem("transfer", transfer_id, problem, self.clock.now())
 
     def _guard(self, action: Any, process_id: str) -> None:
         try:
@@ -303,10 +336,9 @@ class Worker:
             # The strategy makes the move that follows (the automatic one completes; a script may wait).
             self.transfers.data_moved(self.transfers.get(transfer_id), {**result, "moved": True})
         except Exception as exc:
-            reason = exc.detail if isinstance(exc, TrustSpaceError) else f"{exc.__class__.__name__}: {exc}"
-            self._retry_data_at[transfer_id] = self.clock.now().timestamp() + 2.0
-            log.warning("data movement for %s failed: %s", transfer_id, reason)
-            self.store.note_problem("transfer", transfer_id, f"data movement failed: {reason}", self.clock.now())
+            reason = _reason(exc)
+            ending = SOURCE_FAILED if push else f"data movement failed {MAX_DATA_ATTEMPTS} times: {reason}"
+            self._data_failed(transfer_id, f"data movement failed: {reason}", ending)
         finally:
             self._moving.discard(transfer_id)
             self.wake()
@@ -321,8 +353,6 @@ class Worker:
             else:
                 transfer = self.store.get_transfer(process_id)
                 reason = f"no progress before the deadline; last problem: {transfer.reason if transfer else '-'}"
-                from trustspace.protocol.transfer import TransferMessage
-
                 self._guard(lambda pid=process_id, why=reason: self.transfers.act(pid, TransferMessage.TERMINATION,
                                                                                     why), process_id)
 
