@@ -32,14 +32,18 @@ def version() -> None:
 @app.command()
 def demo(
     stay: Annotated[bool, typer.Option("--stay", envvar="TRUSTSPACE_DEMO_STAY",
-                                       help="keep the space running after the story, until Ctrl-C")] = False,
+                                       help="keep the space running after the story, until Ctrl-C, SIGTERM or "
+                                            "SIGHUP")] = False,
     workdir: Annotated[Path | None, typer.Option(envvar="TRUSTSPACE_DEMO_DIR",
-                                                 help="working folder (default: a new temporary one)")] = None,
+                                                 help="working folder (default: a new temporary one, removed "
+                                                      "after a successful run)")] = None,
+    keep: Annotated[bool, typer.Option("--keep", envvar="TRUSTSPACE_DEMO_KEEP",
+                                       help="keep the temporary working folder (keys, databases, logs)")] = False,
 ) -> None:
     """Play the story of a data space on this machine: an operator and three participants."""
     from trustspace.demo.runner import run_demo
 
-    raise typer.Exit(run_demo(stay=stay, workdir=workdir))
+    raise typer.Exit(run_demo(stay=stay, workdir=workdir, keep=keep))
 
 
 @app.command()

@@ -6,9 +6,13 @@ what the acts before it left in the context.
 
 from __future__ import annotations
 
+import shutil
+import signal
 import tempfile
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -23,6 +27,34 @@ from trustspace.demo.processes import Supervisor
 
 class DemoFailure(Exception):
     """A step of the story did not turn out as it must."""
+
+
+class Stopped(BaseException):  # like KeyboardInterrupt: no broad `except Exception` may swallow it
+    """SIGTERM or SIGHUP arrived: every service is stopped before the demo exits."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+@contextmanager
+def stopped_by_signals() -> Iterator[None]:
+    """Turn SIGTERM and SIGHUP into ``Stopped`` while the demo runs. The services run in sessions of their own
+    (a terminal's Ctrl-C must not kill them half-way), so without this a killed demo would leave them running;
+    it works whether or not SIGINT is ignored (a script may start the demo with SIGINT ignored)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def stop(signum: int, _frame: object) -> None:
+        raise Stopped(signum)
+
+    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGHUP)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 @dataclass
@@ -70,15 +102,38 @@ def acts() -> list[Act]:
     return [act_membership.ACT, act_exchange.ACT, act_evidence.ACT]
 
 
-def run_demo(*, stay: bool, workdir: Path | None, console: Console | None = None) -> int:
+def run_demo(*, stay: bool, workdir: Path | None, console: Console | None = None, keep: bool = False) -> int:
+    """Play the acts; a temporary working folder is removed after a successful run unless ``keep`` or
+    ``stay`` (a failed run keeps it: its logs say what went wrong)."""
     console = console or Console(emoji=False)
     folder = workdir or Path(tempfile.mkdtemp(prefix="trustspace-demo-"))
+    code = _run(stay, folder, console)
+    if workdir is None and code == 0 and not (stay or keep):
+        shutil.rmtree(folder, ignore_errors=True)
+        console.print("working folder removed (pass --keep to keep it)")
+    return code
+
+
+def _run(stay: bool, folder: Path, console: Console) -> int:
     folder.mkdir(parents=True, exist_ok=True)
     context = DemoContext(folder, Supervisor(folder), console)
     console.print(Rule("[bold]TrustSpace demo[/] — a trusted data space on this machine (demo keys, not for "
                        "production)"))
     console.print(f"working folder: {folder}")
     started = time.monotonic()
+    try:
+        with stopped_by_signals():
+            return _play(context, stay, started)
+    except Stopped as exc:
+        console.print(f"{exc} received; stopping every service")
+        return 128 + exc.signum
+    finally:
+        context.supervisor.stop_all()
+
+
+def _play(context: DemoContext, stay: bool, started: float) -> int:
+    console = context.console
+    folder = context.workdir
     try:
         for number, act in enumerate(acts(), start=1):
             console.print(Rule(f"Act {number}: {act.title}"))
@@ -96,8 +151,6 @@ def run_demo(*, stay: bool, workdir: Path | None, console: Console | None = None
     except KeyboardInterrupt:
         console.print("interrupted; stopping every service")
         return 130
-    finally:
-        context.supervisor.stop_all()
 
 
 def _stay(context: DemoContext) -> None:
