@@ -115,3 +115,4 @@ def test_management_api_refuses_an_asset_serving_the_key_naming_the_field(live_s
     assert answer.status_code == 422, answer.text
     assert answer.json()["field"] == "dataAddress.path"
     assert "stolen-key" not in provider.manage("GET", "/v1/management/assets").text
+

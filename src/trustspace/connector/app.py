@@ -115,7 +115,7 @@ def create_app(
     admit = admit_members(lambda peer: peer in (did, operator_did),
                           lambda issuer: issuer == operator_did or trust.is_trusted(issuer), proof)
     auth = Authenticator(TokenVerifier(did, authentication_key(resolver), store, clock, admit), lambda: rules, store,
-                         metrics)
+                         metrics, key_name="management key (file management-api-key in the connector's data folder)")
 
     conformance = load_seed(settings.seed) if settings.conformance_mode and settings.seed else None
     if conformance is not None:

@@ -149,7 +149,7 @@ class ConformanceAuthenticator(Authenticator):
     counter-party. Exists only in conformance mode; a normal connector never constructs it."""
 
     def __init__(self, inner: Authenticator, counter_party: CounterParty) -> None:
-        super().__init__(inner.verifier, inner.rules, inner.api_keys, inner.metrics)
+        super().__init__(inner.verifier, inner.rules, inner.api_keys, inner.metrics, inner.key_name)
         self.counter_party = counter_party
 
     def member(self, request: Request) -> Caller:

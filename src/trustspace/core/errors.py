@@ -63,6 +63,14 @@ class Unauthenticated(CallerError):
     slug = "unauthenticated"
     status = 401
     title = "Authentication failed"
+    # The WWW-Authenticate challenge of the 401: what this service wants instead (RFC 9110 §11.6.1).
+    challenge = 'Bearer realm="trustspace"'
+
+
+class ApiKeyRefused(Unauthenticated):
+    """An API-key endpoint saw no key, or one it does not know: the key goes in X-API-Key, not a bearer token."""
+
+    challenge = 'APIKey realm="trustspace", header="X-API-Key"'
 
 
 class Forbidden(CallerError):

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from fastapi import Request
 
-from trustspace.core.errors import TrustSpaceError, Unauthenticated
+from trustspace.core.errors import ApiKeyRefused, TrustSpaceError, Unauthenticated
 from trustspace.identity.membership import (
     AllOf,
     Membership,
@@ -48,7 +48,9 @@ class Authenticator:
         rules: Callable[[], list[MembershipRule]],
         api_keys: ApiKeyStore,
         metrics: ServiceMetrics,
+        key_name: str = "administrator key (file admin-api-key in the operator's data folder)",
     ) -> None:
+        self.key_name = key_name
         self.verifier = verifier
         self.rules = rules
         self.api_keys = api_keys
@@ -98,8 +100,8 @@ class Authenticator:
         key = request.headers.get(API_KEY_HEADER.lower())
         if not key or not self.api_keys.api_key_exists(hash_api_key(key)):
             self._refuse("bad-api-key")
-            raise Unauthenticated("missing or unknown API key", field=API_KEY_HEADER,
-                                  hint=f"send the administrator key in the {API_KEY_HEADER} header")
+            raise ApiKeyRefused(f"missing or unknown API key: this endpoint wants the {self.key_name}",
+                                field=API_KEY_HEADER, hint=f"send it in the {API_KEY_HEADER} header")
 
     def is_admin(self, request: Request) -> bool:
         key = request.headers.get(API_KEY_HEADER.lower())

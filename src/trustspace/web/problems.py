@@ -33,10 +33,11 @@ def problem(
     field: str | None = None,
     hint: str | None = None,
     extra: dict[str, Any] | None = None,
+    challenge: str = 'Bearer realm="trustspace"',
 ) -> JSONResponse:
     body = problem_body(status, slug, title, detail, field=field, hint=hint)
     body.update(extra or {})
-    headers = {"WWW-Authenticate": 'Bearer realm="trustspace"'} if status == 401 else None
+    headers = {"WWW-Authenticate": challenge} if status == 401 else None
     return JSONResponse(body, status_code=status, media_type=PROBLEM_MEDIA_TYPE, headers=headers)
 
 
@@ -63,7 +64,8 @@ def _field_path(location: tuple[Any, ...] | list[Any]) -> str:
 
 async def _trustspace_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, TrustSpaceError)
-    return problem(exc.status, exc.slug, exc.title, exc.detail, field=exc.field, hint=exc.hint)
+    challenge = getattr(exc, "challenge", 'Bearer realm="trustspace"')
+    return problem(exc.status, exc.slug, exc.title, exc.detail, field=exc.field, hint=exc.hint, challenge=challenge)
 
 
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
