@@ -41,8 +41,9 @@ _MAX_DOCUMENT_BYTES = 256 * 1024
 # Resolution runs while a request waits: it must never hold the service's request threads for long.
 _FETCH_TIMEOUT_SECONDS = 2.0
 MAX_CONCURRENT_FETCHES = 4
-# A DID that could not be resolved is not asked for again this soon (a refusal is cheaper than a fetch).
-NEGATIVE_TTL_SECONDS = 60.0
+# A DID that could not be resolved is not asked for again this soon (a refusal is cheaper than a fetch). Short,
+# because a peer restarting may send before its own site listens; strangers never get this far (admission).
+NEGATIVE_TTL_SECONDS = 10.0
 
 log = logging.getLogger("trustspace.identity.did")
 _HOST_PORT = re.compile(
