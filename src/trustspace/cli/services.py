@@ -12,6 +12,7 @@ import uvicorn
 
 from trustspace.cli.output import console, emit_json, fail, friendly_errors
 from trustspace.connector.settings import ConnectorSettings, init_connector
+from trustspace.core.errors import TrustSpaceError
 from trustspace.identity.did import did_web
 from trustspace.operator.settings import OperatorSettings
 from trustspace.web.observability import configure_logging
@@ -74,9 +75,15 @@ def connector_init(
 ) -> None:
     """Create a connector's key (mode 0600) and configuration."""
     with friendly_errors(as_json):
+        # Everything is checked before anything is written: a refused URL leaves no keystore behind.
         for label, value in (("--url", url), ("--operator-url", operator_url)):
             if urlsplit(value).scheme not in {"http", "https"} or not urlsplit(value).hostname:
-                raise typer.BadParameter(f"{value!r} is not an http(s) URL", param_hint=label)
+                fail(f"{label} {value!r} is not an http(s) URL", "give the full URL, e.g. http://127.0.0.1:8500",
+                     as_json=as_json)
+            try:
+                did_web(value.rstrip("/"))
+            except TrustSpaceError as exc:
+                fail(f"{label}: {exc.detail}", exc.hint, as_json=as_json)
         settings = init_connector(data_dir, url, operator_url, name)
     result = {"did": did_web(settings.public_url), "dataDir": str(data_dir), "url": settings.public_url}
     if as_json:

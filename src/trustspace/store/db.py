@@ -18,10 +18,11 @@ from typing import Literal
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import URL, Connection, Engine, create_engine, event, make_url, text
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import ConnectionPoolEntry, StaticPool
 
-from trustspace.core.errors import ValidationFailed
+from trustspace.core.errors import CallerError, ValidationFailed
 
 Component = Literal["operator", "connector"]
 
@@ -241,7 +242,23 @@ def open_database(component: Component, url: str) -> Database:
     engine = make_engine(url)
     try:
         migrate(engine, component)
+    except OperationalError as exc:
+        engine.dispose()
+        raise _unreachable(engine.url, exc) from None
     except BaseException:
         engine.dispose()
         raise
     return Database(engine)
+
+
+def _unreachable(url: URL, exc: OperationalError) -> CallerError:
+    """A database that cannot be opened, said plainly, with what to do (no driver traceback)."""
+    reason = (str(exc.orig or exc).strip().splitlines() or ["unknown reason"])[-1]
+    shown = url.render_as_string(hide_password=True)
+    if url.get_backend_name() == "postgresql" and "does not exist" in str(exc.orig):
+        return CallerError(f"the database {url.database!r} does not exist on {url.host or 'localhost'}",
+                           field="database_url",
+                           hint=f"create it first, e.g. createdb -h {url.host or '127.0.0.1'} -U "
+                                f"{url.username or 'postgres'} {url.database}, then start again")
+    return CallerError(f"cannot open the database {shown}: {reason}", field="database_url",
+                       hint="check TRUSTSPACE_DATABASE_URL and that the database server is running")
