@@ -146,7 +146,7 @@ class WitnessService:
                 self.last_error = exc.detail
             except (TrustSpaceError, httpx.HTTPError, ValueError) as exc:
                 self.last_error = str(getattr(exc, "detail", exc))
-                log.info("witnessing skipped: %s", self.last_error)
+                log.debug("witnessing skipped: %s", self.last_error)  # every poll: visible in status, not the log
             except Exception as exc:
                 if self._stop.is_set():
                     return  # shutting down: the operator client may be closed under us

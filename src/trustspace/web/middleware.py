@@ -22,6 +22,8 @@ from trustspace.web.problems import ScopedErrors, problem, rescoped
 log = logging.getLogger("trustspace.access")
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 _BODY_METHODS = {"POST", "PUT", "PATCH"}
+_PERIODIC = ("/heartbeat", "/v1/ledger/checkpoint", "/v1/ledger/checkpoints/latest.json", "/cosignatures",
+             "/healthz", "/readyz", "/metrics")
 
 
 def _header(scope: Scope, name: bytes) -> str | None:
@@ -133,4 +135,6 @@ class RequestGuard:
         method = scope["method"]
         self.metrics.requests.labels(self.metrics.service, method, template, str(status)).inc()
         self.metrics.latency.labels(self.metrics.service, template).observe(seconds)
-        log.info("%s %s -> %d in %.1f ms", method, scope.get("path", ""), status, seconds * 1000)
+        # Periodic calls (heartbeats, witness polls, probes) would fill the log every few seconds: DEBUG.
+        level = logging.DEBUG if status < 400 and template.endswith(_PERIODIC) else logging.INFO
+        log.log(level, "%s %s -> %d in %.1f ms", method, scope.get("path", ""), status, seconds * 1000)

@@ -57,6 +57,8 @@ def configure_logging(*, json_lines: bool, level: str = "INFO", service: str = "
     root.setLevel(level.upper())
     # Our middleware writes one access line per request with the request id; uvicorn's would duplicate it.
     logging.getLogger("uvicorn.access").disabled = True
+    # httpx logs every request it sends at INFO: a line per heartbeat and witness poll, every few seconds.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
 
 
 class ServiceMetrics:
