@@ -7,6 +7,7 @@ tokens the way a connector does, and can also sign them wrongly on purpose.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -18,6 +19,7 @@ from fastapi.testclient import TestClient
 
 from trustspace.core.clock import FixedClock
 from trustspace.core.errors import PeerUnreachable
+from trustspace.core.ids import credit_code_check_char
 from trustspace.core.keys import SigningKey
 from trustspace.identity.did import DidResolver, did_key, verification_method_id
 from trustspace.identity.tokens import CREDENTIAL_HEADER, encode_credential, issue_token
@@ -73,6 +75,13 @@ class Party:
         return headers
 
 
+def credit_code_of(name: str) -> str:
+    """A valid unified social credit code of its own for each party name."""
+    digits = int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big") % 10**9
+    first17 = f"91350100M{digits:09d}"[:17]
+    return first17 + credit_code_check_char(first17)
+
+
 @dataclass
 class OperatorUnderTest:
     client: TestClient
@@ -88,8 +97,10 @@ class OperatorUnderTest:
     def admin(self) -> dict[str, str]:
         return {"X-API-Key": self.settings.admin_key_path.read_text().strip()}
 
-    def apply(self, party: Party, roles: list[str] | None = None, code: str = "91350100M000100Y43") -> Any:
-        body = {"displayName": party.name, "creditCode": code, "roles": roles or ["consumer"]}
+    def apply(self, party: Party, roles: list[str] | None = None, code: str | None = None) -> Any:
+        # One organisation per party: a second DID under an approved credit code needs the admin's confirmation.
+        body = {"displayName": party.name, "creditCode": code or credit_code_of(party.name),
+                "roles": roles or ["consumer"]}
         response = self.client.post("/v1/membership/applications", json=body,
                                     headers=party.headers(self.did, self.clock, with_credential=False))
         assert response.status_code == 201, response.text

@@ -220,3 +220,20 @@ def test_forged_credential_signed_by_the_member_itself_is_refused(op: OperatorUn
     forged = vc.sign(unsigned, party.key, verification_method_id(party.did), credential["proof"]["created"])
     response = op.get("/v1/whoami", party, credential=forged)
     assert response.status_code in (401, 403)
+
+
+def test_second_did_under_an_approved_credit_code_is_flagged_and_needs_confirmation(op: OperatorUnderTest) -> None:
+    first, second = Party("first"), Party("impostor")
+    op.admit(first)
+    code = op.client.get("/v1/members", headers=op.admin).json()[0]["creditCode"]
+    applied = op.apply(second, code=code)
+    assert "warnings" not in applied  # the applicant learns nothing about who else holds the code
+    listed = op.client.get(f"/v1/membership/applications/{applied['id']}", headers=op.admin).json()
+    assert first.did in listed["warnings"][0]
+    refused = op.client.post(f"/v1/membership/applications/{applied['id']}/approve", headers=op.admin)
+    assert refused.status_code == 409 and refused.json()["field"] == "confirm"
+    assert op.client.get(f"/v1/membership/applications/{applied['id']}", headers=op.admin).json()["status"] == \
+        "pending"
+    confirmed = op.client.post(f"/v1/membership/applications/{applied['id']}/approve", headers=op.admin,
+                               json={"confirm": True})
+    assert confirmed.status_code == 200 and confirmed.json()["status"] == "approved"

@@ -50,6 +50,8 @@ class MembershipService:
         )
         stored = self.store.add_application(application)
         log.info("membership application %s from %s", stored.id, did)
+        for warning in self.warnings(stored):
+            log.warning("membership application %s: %s", stored.id, warning)
         return stored
 
     def get(self, application_id: str) -> Application:
@@ -58,9 +60,23 @@ class MembershipService:
             raise NotFound(f"no membership application {application_id}", field="applicationId")
         return application
 
-    def approve(self, application_id: str, valid_days: int | None) -> Application:
+    def warnings(self, application: Application) -> list[str]:
+        """What an administrator must know before deciding: another DID already approved under this credit code
+        (the same organisation with a second identity, or someone claiming to be it)."""
+        if application.status is not MembershipStatus.PENDING:
+            return []
+        others = sorted({a.did for a in self.store.list_applications(MembershipStatus.APPROVED.value)
+                         if a.credit_code == application.credit_code and a.did != application.did})
+        return [f"credit code {application.credit_code} already holds an approved membership under another DID: "
+                f"{did}" for did in others]
+
+    def approve(self, application_id: str, valid_days: int | None, confirm: bool = False) -> Application:
         days = valid_days or self.settings.credential_validity_days
         application = self.get(application_id)
+        if not confirm and (warnings := self.warnings(application)):
+            raise Conflict(warnings[0] + "; approving issues a second credential for that organisation",
+                           field="confirm", hint="check the applicant, then approve with {\"confirm\": true} "
+                                                 "(trustspace member approve --confirm)")
 
         def issue(index: int) -> IssuedCredential:
             if index >= STATUS_LIST_SIZE:

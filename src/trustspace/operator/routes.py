@@ -31,11 +31,12 @@ def build_router(
 
     @router.post("/membership/applications", status_code=201, tags=["membership"])
     def apply(body: s.ApplicationIn, token: Applicant) -> dict[str, Any]:
+        # The applicant is not told who else holds its credit code; the administrator is (and the log).
         return s.application_out(membership.apply(token.issuer, body))
 
     @router.get("/membership/applications", tags=["membership"])
     def list_applications(_: Admin, status: str | None = Query(default=None, max_length=20)) -> list[Any]:
-        return [s.application_out(a) for a in store.list_applications(status)]
+        return [s.application_out(a, membership.warnings(a)) for a in store.list_applications(status)]
 
     @router.get("/membership/applications/{application_id}", tags=["membership"])
     def get_application(application_id: str, request: Request) -> dict[str, Any]:
@@ -43,11 +44,12 @@ def build_router(
         application = membership.get(application_id)
         if caller is not None and application.did != caller:
             raise NotFound(f"no membership application {application_id}", field="applicationId")
-        return s.application_out(application)
+        return s.application_out(application, membership.warnings(application) if caller is None else None)
 
     @router.post("/membership/applications/{application_id}/approve", tags=["membership"])
     def approve(application_id: str, _: Admin, body: s.ApproveIn | None = None) -> dict[str, Any]:
-        return s.application_out(membership.approve(application_id, body.valid_days if body else None))
+        return s.application_out(membership.approve(application_id, body.valid_days if body else None,
+                                                    body.confirm if body else False))
 
     @router.post("/membership/applications/{application_id}/reject", tags=["membership"])
     def reject(application_id: str, body: s.ReasonIn, _: Admin) -> dict[str, Any]:

@@ -35,6 +35,8 @@ class ApplicationIn(Body):
 
 class ApproveIn(Body):
     valid_days: int | None = Field(default=None, alias="validDays", ge=1, le=3650)
+    confirm: bool = Field(default=False, description="approve although another DID already holds an approved "
+                                                     "membership with this credit code")
 
 
 class ReasonIn(Body):
@@ -68,13 +70,16 @@ def _time(value: datetime | None) -> str | None:
     return value.isoformat() if value is not None else None
 
 
-def application_out(app: Application) -> dict[str, Any]:
-    return {
+def application_out(app: Application, warnings: list[str] | None = None) -> dict[str, Any]:
+    out = {
         "id": app.id, "did": app.did, "displayName": app.display_name, "creditCode": app.credit_code,
         "roles": list(app.roles), "status": app.status.value, "appliedAt": _time(app.applied_at),
         "decidedAt": _time(app.decided_at), "reason": app.reason, "credentialId": app.credential_id,
         "validUntil": _time(app.valid_until), "credential": app.credential,
     }
+    if warnings:
+        out["warnings"] = warnings
+    return out
 
 
 def connector_out(record: ConnectorRecord, health: str) -> dict[str, Any]:
