@@ -1,5 +1,6 @@
-"""One pure ASGI middleware for what every request needs before routing: a request id, a body size limit,
-a JSON content type on requests with a body, metrics and an access log line.
+"""One pure ASGI middleware for what every request needs before routing: a request id, a body size limit, a
+nesting limit on JSON bodies, a JSON content type on requests with a body, metrics and an access log line, and
+one problem answer (and one log line) for an error nothing else handled.
 
 Written against raw ASGI rather than ``BaseHTTPMiddleware`` so that request bodies stream through it and
 the size limit holds even when a client lies about or omits ``Content-Length``.
@@ -16,8 +17,9 @@ from typing import Any
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from trustspace.web.jsondepth import MAX_JSON_DEPTH, DepthScanner
 from trustspace.web.observability import ServiceMetrics, request_id_var
-from trustspace.web.problems import ScopedErrors, problem, rescoped
+from trustspace.web.problems import ScopedErrors, internal_error, problem, rescoped
 
 log = logging.getLogger("trustspace.access")
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
@@ -42,8 +44,10 @@ def _is_json(content_type: str | None) -> bool:
 
 class RequestGuard:
     def __init__(self, app: ASGIApp, *, metrics: ServiceMetrics, max_body_bytes: int,
-                 streaming_prefixes: tuple[str, ...] = (), scoped: ScopedErrors | None = None) -> None:
+                 streaming_prefixes: tuple[str, ...] = (), scoped: ScopedErrors | None = None,
+                 max_json_depth: int = MAX_JSON_DEPTH) -> None:
         self.app = app
+        self.max_depth = max_json_depth
         # Refusals on paths with an error body of their own (the Dataspace Protocol's) are answered in it.
         self.scoped = scoped
         self.metrics = metrics
@@ -59,11 +63,11 @@ class RequestGuard:
         request_id = incoming if incoming and _REQUEST_ID.match(incoming) else secrets.token_hex(8)
         token = request_id_var.set(request_id)
         started = time.perf_counter()
-        status = {"code": 500}
+        status = {"code": 500, "started": 0}
 
         async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":
-                status["code"] = message["status"]
+                status["code"], status["started"] = message["status"], 1
                 message.setdefault("headers", [])
                 message["headers"] = [*message["headers"], (b"x-request-id", request_id.encode())]
             await send(message)
@@ -77,6 +81,12 @@ class RequestGuard:
                 await refusal(scope, receive, send_with_id)
             else:
                 await self._call_limited(scope, receive, send_with_id)
+        except Exception as exc:
+            # Answered (and logged, once, on one line) here rather than by Starlette's outermost middleware,
+            # which re-raises every error after answering it, so that the server logs its traceback again.
+            response = internal_error(scope.get("method", "-"), scope.get("path", ""), exc)
+            if not status["started"]:
+                await response(scope, receive, send_with_id)
         finally:
             self._observe(scope, status["code"], time.perf_counter() - started)
             request_id_var.reset(token)
@@ -102,16 +112,23 @@ class RequestGuard:
         received = 0
         answered = False
         response_started = False
+        scanner = DepthScanner(self.max_depth) if _is_json(_header(scope, b"content-type")) else None
 
         async def limited_receive() -> Message:
             nonlocal received, answered
             message = await receive()
-            if message["type"] == "http.request":
-                received += len(message.get("body", b""))
-                if received > self.max_body and not answered:
+            if message["type"] == "http.request" and not answered:
+                chunk = message.get("body", b"")
+                received += len(chunk)
+                refusal = None
+                if received > self.max_body:
+                    refusal = self._too_large(scope)
+                elif scanner is not None and not scanner.feed(chunk):
+                    refusal = self._too_deep(scope)
+                if refusal is not None:
                     answered = True
                     if not response_started:
-                        await self._too_large(scope)(scope, receive, send)
+                        await refusal(scope, receive, send)
                     return {"type": "http.disconnect"}
             return message
 
@@ -128,6 +145,12 @@ class RequestGuard:
         return self._in_scope(scope, problem(413, "body-too-large", "Request body too large",
                                              f"request body exceeds the limit of {self.max_body} bytes",
                                              field="body"))
+
+    def _too_deep(self, scope: Scope) -> Any:
+        return self._in_scope(scope, problem(400, "body-too-deep", "Request body nested too deeply",
+                                             f"the JSON body nests deeper than the limit of {self.max_depth} "
+                                             "levels of objects and arrays", field="body",
+                                             hint=f"send a document nested at most {self.max_depth} levels deep"))
 
     def _observe(self, scope: Scope, status: int, seconds: float) -> None:
         route = scope.get("route")

@@ -14,6 +14,7 @@ from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from trustspace.core.errors import TrustSpaceError
+from trustspace.web.observability import request_id_var
 
 # Paths whose protocol prescribes its own error body answer client errors (4xx) in it instead: given the path,
 # the status, a short code and the reason, it returns that answer, or None outside those paths.
@@ -22,6 +23,7 @@ ScopedErrors = Callable[[str, int, str, str], JSONResponse | None]
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 PROBLEM_BASE = "urn:trustspace:problem:"
 log = logging.getLogger("trustspace.web")
+MAX_LOGGED_MESSAGE = 300
 
 
 def problem(
@@ -127,8 +129,15 @@ async def _database_error(request: Request, exc: Exception) -> JSONResponse:
 
 
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-    # Logged with its trace for the operator; the caller gets no internals.
-    log.exception("unexpected error while serving %s %s", request.method, request.url.path)
+    return internal_error(request.method, request.url.path, exc)
+
+
+def internal_error(method: str, path: str, exc: BaseException) -> JSONResponse:
+    """The 500 answer, and its one log line: the request id, the request and the error's kind and message. No
+    traceback: a recursion error's runs to thousands of lines, and the request id finds the request again."""
+    message = str(exc).replace("\n", " ")[:MAX_LOGGED_MESSAGE]
+    log.error("request %s: unexpected %s while serving %s %s: %s", request_id_var.get(), type(exc).__name__,
+              method, path, message)
     return problem(500, "internal", "Internal error", "the service failed unexpectedly; the request id "
                    "in the X-Request-Id header identifies it in the service log")
 

@@ -5,13 +5,13 @@ stream of every state change."""
 import json
 import time
 import uuid
-from collections.abc import Callable, Iterator
-from dataclasses import asdict
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import fields
 from typing import Any, Literal
 
 import httpx
 from fastapi import APIRouter, Depends, Query
-from fastapi.responses import StreamingResponse
+from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl, model_validator
 
 from trustspace.client.http import SignedClient, Signer
@@ -139,7 +139,15 @@ class ReasonIn(In):
 
 
 def view(record: Any) -> dict[str, Any]:
-    return {_camel(k): (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in asdict(record).items()}
+    """A record's fields, camelCased, one level only: ``dataclasses.asdict`` deep-copies every value and recursed
+    to death on a member's deeply nested offer or asset properties, so the listing broke for good."""
+    values = ((f.name, getattr(record, f.name)) for f in fields(record))
+    return {_camel(k): (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in values}
+
+
+def listing(records: Iterable[Any]) -> JSONResponse:
+    """Records as a JSON array, encoded directly: FastAPI's response encoding walks values recursively, in Python."""
+    return JSONResponse([view(r) for r in records])
 
 
 def _camel(name: str) -> str:
@@ -177,16 +185,16 @@ def build_management_router(
         return view(catalog.add_asset(asset))
 
     @router.get("/assets")
-    def assets() -> list[dict[str, Any]]:
-        return [view(a) for a in catalog.list_assets()]
+    def assets() -> JSONResponse:
+        return listing(catalog.list_assets())
 
     @router.post("/policies", status_code=201)
     def add_policy(body: PolicyIn) -> dict[str, Any]:
         return view(catalog.add_policy(PolicyRecord(_new_id(body.id, "policy"), body.policy, clock.now())))
 
     @router.get("/policies")
-    def policies() -> list[dict[str, Any]]:
-        return [view(p) for p in catalog.list_policies()]
+    def policies() -> JSONResponse:
+        return listing(catalog.list_policies())
 
     @router.post("/offers", status_code=201)
     def add_offer(body: OfferIn) -> dict[str, Any]:
@@ -194,8 +202,8 @@ def build_management_router(
         return view(catalog.add_offer(offer))
 
     @router.get("/offers")
-    def offers() -> list[dict[str, Any]]:
-        return [view(o) for o in catalog.list_offers()]
+    def offers() -> JSONResponse:
+        return listing(catalog.list_offers())
 
     peers = Peers(discovery or Discovery(), signer)
 
@@ -277,8 +285,8 @@ def _process_routes(
         return view(negotiations.start(provider, base, offer))
 
     @router.get("/negotiations")
-    def list_negotiations(state: str | None = Query(default=None, max_length=20)) -> list[dict[str, Any]]:
-        return [view(n) for n in processes.list_negotiations(None, state)]
+    def list_negotiations(state: str | None = Query(default=None, max_length=20)) -> JSONResponse:
+        return listing(processes.list_negotiations(None, state))
 
     @router.post("/negotiations/{negotiation_id:path}/terminate")
     def terminate_negotiation(negotiation_id: str, body: ReasonIn) -> dict[str, Any]:
@@ -289,8 +297,8 @@ def _process_routes(
         return view(negotiations.get(negotiation_id))
 
     @router.get("/agreements")
-    def agreements() -> list[dict[str, Any]]:
-        return [view(a) for a in processes.list_agreements()]
+    def agreements() -> JSONResponse:
+        return listing(processes.list_agreements())
 
     @router.get("/agreements/{agreement_id:path}")
     def agreement(agreement_id: str) -> dict[str, Any]:
@@ -304,8 +312,8 @@ def _process_routes(
         return view(transfers.start(body.agreement_id, body.transfer_type))
 
     @router.get("/transfers")
-    def list_transfers(state: str | None = Query(default=None, max_length=20)) -> list[dict[str, Any]]:
-        return [view(t) for t in processes.list_transfers(None, state)]
+    def list_transfers(state: str | None = Query(default=None, max_length=20)) -> JSONResponse:
+        return listing(processes.list_transfers(None, state))
 
     actions = {
         "suspend": TransferMessage.SUSPENSION,

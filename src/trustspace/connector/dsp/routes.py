@@ -57,10 +57,12 @@ def named_pids(body: Any, path_pids: Mapping[str, str]) -> dict[str, str]:
     return {**{k: fields[k] for k in wire.PID_FIELDS if isinstance(fields.get(k), str)}, **path_pids}
 
 
-def guarded(kind: str, body: Any, action: Callable[[], T], path_pids: Mapping[str, str] | None = None) -> T | Response:
-    """Run a protocol action; our errors become the error body the binding prescribes for ``kind``."""
+def guarded(kind: str, body: Any, action: Callable[[], T], path_pids: Mapping[str, str] | None = None, *,
+            message: bool = True) -> T | Response:
+    """Run a protocol action; our errors become the error body the binding prescribes for ``kind``. A request
+    that carries a ``message`` must carry an object: JSON ``null`` is not one either."""
     try:
-        if body is not None and not isinstance(body, dict):
+        if message and not isinstance(body, dict):
             raise InvalidMessage("a protocol message is a JSON object", field="body")
         return action()
     except TrustSpaceError as exc:
@@ -189,7 +191,7 @@ def build_dsp_router(
                 raise NotFound(f"no dataset {dataset_id}", field="id")
             return {"@context": [wire.DSP_CONTEXT], **found}
 
-        return guarded(ERROR_KINDS["catalog"], None, run)
+        return guarded(ERROR_KINDS["catalog"], None, run, message=False)
 
     _negotiation_routes(router, Member, negotiations)
     _transfer_routes(router, Member, transfers)
@@ -202,7 +204,7 @@ def _negotiation_routes(router: APIRouter, Member: Any, negotiations: Negotiatio
 
     def get(role: str, pid: str, caller: Caller) -> Any:
         return guarded(kind, None, lambda: wire.negotiation_ack(negotiations.for_caller(role, pid, caller.did)),
-                       at(role, pid))
+                       at(role, pid), message=False)
 
     def receive(role: str, pid: str, path: str, body: Any, caller: Caller) -> Any:
         def run() -> dict[str, Any]:
@@ -256,7 +258,7 @@ def _transfer_routes(router: APIRouter, Member: Any, transfers: Transfers) -> No
 
     def get(role: str, pid: str, caller: Caller) -> Any:
         return guarded(kind, None, lambda: wire.transfer_ack(transfers.for_caller(role, pid, caller.did)),
-                       at(role, pid))
+                       at(role, pid), message=False)
 
     def message(role: str, pid: str, path: str, body: Any, caller: Caller) -> Any:
         def run() -> dict[str, Any]:
