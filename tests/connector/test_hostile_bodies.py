@@ -73,3 +73,13 @@ def test_an_unexpected_error_is_one_log_line_with_the_request_id(caplog: pytest.
     internal_error("GET", "/x", RecursionError("maximum recursion depth exceeded\n" * 3000))
     lines = [r for r in caplog.records if r.name == "trustspace.web"]
     assert len(lines) == 1 and "\n" not in lines[0].getMessage() and lines[0].exc_info is None
+
+
+def test_the_connectors_push_inbox_has_a_size_limit(live_space: LiveSpace) -> None:
+    """Decision 0007: the inbox enforces its own limit (the request guard exempts it); it was built without one."""
+    from trustspace.connector.settings import ConnectorSettings
+
+    consumer = live_space.connectors["consumer"]
+    inbox = consumer.app.state.dsp.data_plane.inbox
+    assert inbox.max_bytes == ConnectorSettings.inbox_max_bytes
+    assert inbox.max_bytes is not None and inbox.max_bytes > 0

@@ -149,7 +149,7 @@ def create_app(
                              data_dir=settings.data_dir, clock=clock, deadline_seconds=settings.process_deadline,
                              poll=settings.worker_poll, seed=conformance,
                              evidence=None if conformance is not None else recorder,
-                             data_roots=settings.data_roots))
+                             data_roots=settings.data_roots, inbox_max_bytes=settings.inbox_max_bytes))
     if isinstance(auth, ConformanceAuthenticator):
         _install_conformance(app, auth, parts[0], did, clock)
     app.include_router(ledger_router(auth, parts[0].store, witness))

@@ -25,6 +25,8 @@ class ConnectorSettings:
     status_list_ttl: float = 30.0
     trust_list_ttl: float = 60.0
     max_body_bytes: int = 1024 * 1024
+    # The largest push the inbox takes (decision 0007): a provider cannot fill the consumer's disk.
+    inbox_max_bytes: int = 16 * 1024**3
     process_deadline: float = 600.0
     worker_poll: float = 1.0
     witness_interval: float = 2.0

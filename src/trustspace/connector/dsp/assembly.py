@@ -40,7 +40,8 @@ class DspParts:
 def install_dsp(app: FastAPI, *, db: Database, auth: Authenticator, signer: Signer, key: SigningKey, did: str,
                 public_url: str, data_dir: Path, clock: Clock, deadline_seconds: float,
                 seed: Seed | None = None, poll: float = 1.0,
-                evidence: EvidenceRecorder | None = None, data_roots: tuple[Path, ...] = ()) -> DspParts:
+                evidence: EvidenceRecorder | None = None, data_roots: tuple[Path, ...] = (),
+                inbox_max_bytes: int | None = None) -> DspParts:
     store = EvidencingDspStore(db, evidence)
     pdp = SimplePolicyDecisionPoint()
     strategy: Strategy = AutomaticStrategy(pdp, clock)
@@ -55,7 +56,7 @@ def install_dsp(app: FastAPI, *, db: Database, auth: Authenticator, signer: Sign
 
     catalog = CatalogView(store, did, wire.dsp_base(public_url))
     data_plane = ConnectorDataPlane(store, store, key, did, public_url, data_dir, clock, decisions=store,
-                                    data_roots=data_roots)
+                                    data_roots=data_roots, inbox_max_bytes=inbox_max_bytes)
     negotiations = Negotiations(store, store, did, public_url, clock, strategy, wake, deadline_seconds)
     transfers = Transfers(store, store, did, public_url, clock, strategy, pdp, data_plane, wake, deadline_seconds)
     worker = Worker(store, negotiations, transfers, signer, clock, poll)

@@ -37,12 +37,12 @@ PULL_TOKEN_LIFETIME = 3600
 class ConnectorDataPlane:
     def __init__(self, catalog: CatalogStore, processes: ProcessStore, key: SigningKey, did: str, public_url: str,
                  data_dir: Path, clock: Clock, decisions: DecisionLog | None = None,
-                 data_roots: tuple[Path, ...] = ()) -> None:
+                 data_roots: tuple[Path, ...] = (), inbox_max_bytes: int | None = None) -> None:
         self.catalog, self.processes, self.key, self.did, self.clock = catalog, processes, key, did, clock
         self.decisions = None if decisions is None else AccessRecorder(decisions, clock)
         self.public_url = public_url.rstrip("/")
         self.spool_dir, self.received_dir = data_dir / "spool", data_dir / "received"
-        self.inbox = Inbox(data_dir / "inbox", key.public, self)
+        self.inbox = Inbox(data_dir / "inbox", key.public, self, max_bytes=inbox_max_bytes)
         self.roots = DataRoots.of_connector(data_dir, data_roots)
         self._prepared: dict[str, Prepared] = {}
         self._lock = threading.Lock()
