@@ -116,3 +116,35 @@ def test_management_api_refuses_an_asset_serving_the_key_naming_the_field(live_s
     assert answer.json()["field"] == "dataAddress.path"
     assert "stolen-key" not in provider.manage("GET", "/v1/management/assets").text
 
+
+
+def test_a_failing_query_is_refused_when_the_asset_is_added(connector_dir: Path) -> None:
+    database = connector_dir / "data" / "source.db"
+    sqlite3.connect(database).close()
+    source = open_source({"type": "sql", "url": f"sqlite:///{database}", "query": "SELECT * FROM missing",
+                          "format": "csv"}, connector_dir / "spool", roots=DataRoots.of_connector(connector_dir))
+    with pytest.raises(InvalidDataAddress) as refused:
+        source.check()  # type: ignore[attr-defined]
+    assert refused.value.field == "query" and "missing" in refused.value.detail
+
+
+@pytest.mark.parametrize("query", ["SELECT pg_read_file('/etc/hostname')", "SELECT * FROM pg_ls_dir('/')",
+                                   "SELECT lo_import('/etc/passwd')", "SELECT dblink('host=x', 'select 1')"])
+def test_postgresql_functions_reaching_outside_the_database_are_refused(connector_dir: Path, query: str,
+                                                                        postgres_url: str) -> None:
+    with pytest.raises(InvalidDataAddress) as refused:
+        open_source({"type": "sql", "url": postgres_url, "query": query, "format": "csv"}, connector_dir / "spool")
+    assert refused.value.field == "query"
+
+
+def test_a_string_that_merely_names_a_denied_function_is_served(connector_dir: Path, postgres_url: str) -> None:
+    source = open_source({"type": "sql", "url": postgres_url, "query": "SELECT 'pg_read_file' AS word",
+                          "format": "csv"}, connector_dir / "spool")
+    source.check()  # type: ignore[attr-defined]
+
+
+def test_a_superuser_sql_source_is_warned_about_loudly(connector_dir: Path, postgres_url: str) -> None:
+    source = open_source({"type": "sql", "url": postgres_url, "query": "SELECT 1 AS one", "format": "csv"},
+                         connector_dir / "spool")
+    warnings = source.check()  # type: ignore[attr-defined]
+    assert any("superuser" in warning for warning in warnings)  # the test server's role is postgres

@@ -37,10 +37,13 @@ from trustspace.connector.dataplane.errors import InvalidDataAddress, SourceChan
 from trustspace.connector.dataplane.sql import (
     SQL_FORMATS,
     SqlFormat,
+    check_functions,
     check_select,
+    dry_run,
     materialise,
     read_only_engine,
     sqlite_path,
+    superuser_warnings,
 )
 from trustspace.core.errors import ValidationFailed
 
@@ -227,6 +230,7 @@ class SqlSource:
         if batch_rows < 1:
             raise ValidationFailed("batch_rows must be at least 1", field="batch_rows")
         check_select(query)
+        check_functions(query)
         database = sqlite_path(url)
         if roots is not None and database is not None:
             roots.refuse_private(database, "url")
@@ -234,6 +238,17 @@ class SqlSource:
         self.url, self.query, self.format, self.spool_dir = url, query, fmt, spool_dir
         self.batch_rows = batch_rows
         self._cache = cache
+
+    def check(self) -> list[str]:
+        """Dry-run the query (no rows) and say what the role may do beyond reading: the warnings to show."""
+        engine = read_only_engine(self.url)
+        try:
+            dry_run(engine, self.query)
+            return superuser_warnings(engine)
+        except SQLAlchemyError as exc:
+            raise InvalidDataAddress(f"the query fails: {_first_line(exc)}", field="query") from exc
+        finally:
+            engine.dispose()
 
     def spool_path(self, transfer_id: str) -> Path:
         return self.spool_dir / f"{transfer_file_name(transfer_id)}.{self.format}"

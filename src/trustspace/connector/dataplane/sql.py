@@ -130,6 +130,47 @@ def _batches(engine: Engine, query: str, batch_rows: int) -> Iterator[tuple[list
         yield list(result.keys()), (list(part) for part in result.partitions(batch_rows))
 
 
+# Functions of PostgreSQL that read or list the server's files, run programs or reach other servers (COPY ...
+# PROGRAM is no SELECT: check_select refuses it). A provider should serve through a least-privileged role
+# (docs/data-sources.md); this list refuses the obvious even then.
+POSTGRES_DENIED_FUNCTIONS = ("pg_read_file", "pg_read_binary_file", "pg_ls_dir", "pg_stat_file", "lo_import",
+                             "lo_export", "dblink", "pg_execute_server_program")
+_DENIED = re.compile(r"\b(" + "|".join(POSTGRES_DENIED_FUNCTIONS) + r")\b", re.IGNORECASE)
+
+
+def check_functions(query: str) -> None:
+    """Refuse a query calling a function that reaches outside the database (string literals don't count)."""
+    match = _DENIED.search(_NOT_CODE.sub(" ", query))
+    if match is not None:
+        raise InvalidDataAddress(f"query calls {match.group(1)}, which reaches outside the database",
+                                 field="query", hint="serve data from tables and views only")
+
+
+def dry_run(engine: Engine, query: str) -> list[str]:
+    """Run the query for no rows, read-only: it fails now, when the asset is added, not at transfer time. Its
+    column names come back. The owner sees the database's own error; a consumer never does."""
+    # The owner's own SELECT (already checked to be one statement), as it will run at transfer time.
+    wrapped = f"SELECT * FROM ({query.strip().rstrip(';')}) AS trustspace_dry_run LIMIT 0"  # noqa: S608
+    with _batches(engine, wrapped, 1) as (names, _):
+        return names
+
+
+def superuser_warnings(engine: Engine) -> list[str]:
+    """What a PostgreSQL role can do beyond reading its tables: a loud warning each, empty when least-privileged."""
+    if engine.dialect.name != "postgresql":
+        return []
+    checks = {"is a superuser": "SELECT rolsuper FROM pg_roles WHERE rolname = current_user",
+              "can read server files": "SELECT pg_has_role(current_user, 'pg_read_server_files', 'MEMBER')",
+              "can run server programs": "SELECT pg_has_role(current_user, 'pg_execute_server_program', 'MEMBER')"}
+    found = []
+    with engine.connect() as connection:
+        for what, sql in checks.items():
+            if connection.exec_driver_sql(sql).scalar():
+                found.append(f"the database role of this source {what}: serve through a least-privileged "
+                             "role that can only SELECT the tables offered (docs/data-sources.md)")
+    return found
+
+
 def materialise(engine: Engine, query: str, fmt: SqlFormat, target: Path, batch_rows: int) -> None:
     """Run ``query`` and write all its rows to ``target`` as ``fmt``."""
     with _batches(engine, query, batch_rows) as (names, batches):

@@ -18,7 +18,14 @@ from trustspace.connector.dataplane.errors import AccessTokenForeign, TransferNo
 from trustspace.connector.dataplane.gate import require_started
 from trustspace.connector.dataplane.inbox import Inbox
 from trustspace.connector.dataplane.server import data_router
-from trustspace.connector.dataplane.sources import DataRoots, Prepared, PreparedFile, open_source, release
+from trustspace.connector.dataplane.sources import (
+    DataRoots,
+    Prepared,
+    PreparedFile,
+    SqlSource,
+    open_source,
+    release,
+)
 from trustspace.connector.dataplane.tokens import (
     PUSH_SCOPE,
     dsp_data_address,
@@ -78,9 +85,11 @@ class ConnectorDataPlane:
             self._prepared[transfer.id] = prepared
         return prepared
 
-    def check_address(self, address: dict[str, Any]) -> None:
-        """Refuse, naming the field, a data address this connector could never serve (when an asset is added)."""
-        open_source(address, self.spool_dir, roots=self.roots)
+    def check_address(self, address: dict[str, Any]) -> list[str]:
+        """Refuse, naming the field, a data address this connector could never serve (when an asset is added); a
+        SQL source's query is dry-run. Returns warnings for its owner (a role that can do more than read)."""
+        source = open_source(address, self.spool_dir, roots=self.roots)
+        return source.check() if isinstance(source, SqlSource) else []
 
     def prepared(self, transfer_id: str) -> bool:
         with self._lock:

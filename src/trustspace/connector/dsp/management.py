@@ -3,6 +3,7 @@ products, policies, offers, remote catalogs, negotiations, agreements, transfers
 stream of every state change."""
 
 import json
+import logging
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator
@@ -27,6 +28,7 @@ from trustspace.store.dsp_interfaces import CatalogStore, ProcessStore
 from trustspace.store.dsp_records import Asset, OfferRecord, PolicyRecord
 from trustspace.web.auth import Authenticator
 
+log = logging.getLogger("trustspace.connector.management")
 CATALOG_PATH = "/catalog/request"
 # A catalog of 50 datasets a page (ours) stops at 10,000 datasets; a larger one needs a filter.
 MAX_CATALOG_PAGES = 200
@@ -168,21 +170,24 @@ def build_management_router(
     signer: Signer,
     clock: Clock,
     discovery: Discovery | None = None,
-    check_address: Callable[[dict[str, Any]], None] = lambda address: None,
+    check_address: Callable[[dict[str, Any]], list[str]] = lambda address: [],
 ) -> APIRouter:
     router = APIRouter(prefix="/v1/management", tags=["management"], dependencies=[Depends(auth.admin)])
 
     @router.post("/assets", status_code=201)
     def add_asset(body: AssetIn) -> dict[str, Any]:
         try:
-            check_address(body.data_address)  # refused now, naming the field, rather than at transfer time
+            warnings = check_address(body.data_address)  # refused now, naming the field, not at transfer time
         except TrustSpaceError as exc:
             exc.field = f"dataAddress.{exc.field}" if exc.field else "dataAddress"
             raise
         asset = Asset(
             _new_id(body.id, "asset"), body.title, body.description, body.data_address, body.properties, clock.now()
         )
-        return view(catalog.add_asset(asset))
+        added = view(catalog.add_asset(asset))
+        for warning in warnings:
+            log.warning("asset %s: %s", added["id"], warning)
+        return {**added, "warnings": warnings} if warnings else added
 
     @router.get("/assets")
     def assets() -> JSONResponse:
