@@ -504,7 +504,8 @@ def test_key_for_checks_the_requested_relationship() -> None:
 def test_concurrent_resolution_is_consistent() -> None:
     dids = [web_did(n) for n in range(20)]
     web = fake_web(*dids)
-    resolver = DidResolver(web, max_entries=8)
+    # Eight threads missing the cache at once may all fetch: give them the slots (the default bound is 4).
+    resolver = DidResolver(web, max_entries=8, max_concurrent_fetches=8)
     failures: list[BaseException] = []
 
     def work(offset: int) -> None:

@@ -8,7 +8,8 @@ import httpx
 
 from trustspace.core.errors import PeerError, PeerUnreachable
 
-FETCH_TIMEOUT = 5.0
+# Public documents are fetched while a request waits (a DID document, a status list): never hold it long.
+FETCH_TIMEOUT = 2.0
 MAX_DOCUMENT_BYTES = 2 * 1024 * 1024
 
 

@@ -247,6 +247,7 @@ class DidResolver:
         ttl_seconds: float = 300,
         clock: Clock | None = None,
         max_entries: int = 1024,
+        max_concurrent_fetches: int = MAX_CONCURRENT_FETCHES,
     ) -> None:
         self._fetch = fetch or _http_fetch
         self._ttl = ttl_seconds
@@ -259,7 +260,7 @@ class DidResolver:
         # token and a credential, and decoding a multibase key each time would cost more than the check.
         self._keys: dict[tuple[str, str | None], tuple[float, VerifyingKey]] = {}
         self._failed: OrderedDict[str, float] = OrderedDict()
-        self._fetching = threading.BoundedSemaphore(MAX_CONCURRENT_FETCHES)
+        self._fetching = threading.BoundedSemaphore(max_concurrent_fetches)
 
     def resolve(self, did: str) -> dict[str, Any]:
         """The DID document of ``did`` (a copy: changing it does not change the cache)."""
