@@ -11,7 +11,7 @@ import signal
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,6 +23,7 @@ from trustspace.client.http import KeyClient
 from trustspace.core.errors import TrustSpaceError
 from trustspace.demo.cast import Role
 from trustspace.demo.processes import Supervisor
+from trustspace.demo.show import print_check, print_command
 
 
 class DemoFailure(Exception):
@@ -76,13 +77,20 @@ class DemoContext:
     admin: KeyClient | None = None
     participants: dict[str, Participant] = field(default_factory=dict)
     checks: list[tuple[str, bool]] = field(default_factory=list)
+    removed_at_end: bool = False
 
     def check(self, label: str, ok: bool) -> None:
         self.checks.append((label, ok))
-        mark = "[green]✓[/]" if ok else "[red]✗[/]"
-        self.console.print(f"  {mark} {label}")
+        print_check(self.console, "[green]✓[/]" if ok else "[red]✗[/]", label)
         if not ok:
             raise DemoFailure(label)
+
+    def suggest(self, intro: str, words: Sequence[str]) -> None:
+        """A command for the reader to run, working as printed (while the working folder exists)."""
+        if self.removed_at_end:
+            intro += " (the folder is removed at the end: pass --keep to keep it)"
+        self.console.print(intro)
+        print_command(self.console, words)
 
     def operator_admin(self) -> KeyClient:
         if self.admin is None:
@@ -107,19 +115,19 @@ def run_demo(*, stay: bool, workdir: Path | None, console: Console | None = None
     ``stay`` (a failed run keeps it: its logs say what went wrong)."""
     console = console or Console(emoji=False)
     folder = workdir or Path(tempfile.mkdtemp(prefix="trustspace-demo-"))
-    code = _run(stay, folder, console)
+    code = _run(stay, folder, console, removed_at_end=workdir is None and not (stay or keep))
     if workdir is None and code == 0 and not (stay or keep):
         shutil.rmtree(folder, ignore_errors=True)
         console.print("working folder removed (pass --keep to keep it)")
     return code
 
 
-def _run(stay: bool, folder: Path, console: Console) -> int:
+def _run(stay: bool, folder: Path, console: Console, *, removed_at_end: bool) -> int:
     folder.mkdir(parents=True, exist_ok=True)
-    context = DemoContext(folder, Supervisor(folder), console)
+    context = DemoContext(folder, Supervisor(folder), console, removed_at_end=removed_at_end)
     console.print(Rule("[bold]TrustSpace demo[/] — a trusted data space on this machine (demo keys, not for "
                        "production)"))
-    console.print(f"working folder: {folder}")
+    console.print(f"working folder: {folder}", highlight=False, soft_wrap=True)
     started = time.monotonic()
     try:
         with stopped_by_signals():
@@ -146,7 +154,7 @@ def _play(context: DemoContext, stay: bool, started: float) -> int:
     except (DemoFailure, TrustSpaceError) as exc:
         detail = exc.detail if isinstance(exc, TrustSpaceError) else str(exc)
         console.print(f"[bold red]demo failed:[/] {detail}")
-        console.print(f"logs of every service are in {folder / 'logs'}")
+        console.print(f"logs of every service are in {folder / 'logs'}", soft_wrap=True)
         return 1
     except KeyboardInterrupt:
         console.print("interrupted; stopping every service")
@@ -156,8 +164,8 @@ def _play(context: DemoContext, stay: bool, started: float) -> int:
 def _stay(context: DemoContext) -> None:
     context.console.print("The space keeps running. Services:")
     for service in context.supervisor.services:
-        context.console.print(f"  {service.name:10} {service.url}  (OpenAPI: {service.url}/docs)")
-    context.console.print(f"administrator key: {context.workdir / 'operator' / 'admin-api-key'}")
+        context.console.print(f"  {service.name:10} {service.url}/docs  (OpenAPI)", highlight=False)
+    context.console.print(f"administrator key: {context.workdir / 'operator' / 'admin-api-key'}", soft_wrap=True)
     context.console.print("Press Ctrl-C to stop.")
     try:
         while True:
