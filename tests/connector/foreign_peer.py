@@ -103,7 +103,13 @@ class ForeignPeer:
         self.received: dict[str, bytes] = {}
         self.seen_jti: set[str] = set()
         self.refusals: list[tuple[str, int, str]] = []  # (url, status, body) of our sends the peer refused
+        self.move_to: str | None = None  # a path the peer moves its endpoints to once it takes a request
         self.app = Starlette(routes=self._routes())
+
+    def move(self, path: str) -> None:
+        """Serve the endpoints under another path from now on, and publish it in the version metadata."""
+        self.path, self.base = path, self.root + path.rstrip("/")
+        self.app.router.routes[:] = self._routes()
 
     # --- identity -------------------------------------------------------------------------------------------
     def did_document(self) -> dict[str, Any]:
@@ -247,6 +253,8 @@ class ForeignPeer:
                      "assigner": self.assigner or self.did, "assignee": self.assignee or issuer,
                      "timestamp": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "permission": [{"action": "use"}]}
         p.detail["agreement"] = agreement
+        if self.move_to:
+            self.move(self.move_to)
 
         def agreed() -> None:
             p.state = "AGREED"

@@ -79,6 +79,20 @@ def test_consumer_reaches_a_foreign_provider_at_a_base_given_directly(
     assert negotiation["state"] == "FINALIZED", negotiation
 
 
+def test_a_provider_that_moves_its_endpoints_mid_negotiation_is_followed(tmp_path: Path) -> None:
+    with ExitStack() as stack:
+        space = start_space(tmp_path, ("consumer",), stack)
+        peer = foreign(space, stack, "/api/v1/dsp")
+        peer.move_to = "/api/v2/dsp"  # after our request: our verification finds the old base gone (404)
+        consumer = space.connectors["consumer"]
+        negotiation = negotiate(consumer, peer, providerUrl=peer.root)
+        assert negotiation["state"] == "FINALIZED", negotiation
+        assert negotiation["counterPartyAddress"] == peer.root + "/api/v2/dsp"
+        history = consumer.manage("GET", "/v1/management/events",
+                                  params={"processId": negotiation["id"], "follow": "false"}).text
+        assert "endpoints moved from" in history, history
+
+
 @pytest.mark.parametrize("party", ["assigner", "assignee"])
 def test_agreement_whose_assigner_is_not_the_catalogs_participant_is_refused(
         with_foreign: tuple[LiveSpace, ForeignPeer], party: str) -> None:

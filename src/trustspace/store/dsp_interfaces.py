@@ -194,6 +194,13 @@ class ProcessStore(ABC):
         """Give up on one unsent message that its receiver refuses for good."""
 
     @abstractmethod
+    def readdress(self, process_kind: str, process_id: str, old_base: str, new_base: str) -> int:
+        """The counter-party now serves its endpoints under ``new_base``: in one transaction, the process's
+        address and the URLs of its unsent messages under ``old_base`` move there, and the history says so.
+        Returns how many messages moved; nothing changes (0) if the process's address is no longer
+        ``old_base``."""
+
+    @abstractmethod
     def queue_outbox(self, messages: Sequence[NewOutboxMessage]) -> None:
         """Queue messages that go with no state change (evidence of a data-plane decision), durably, in a
         transaction of their own."""

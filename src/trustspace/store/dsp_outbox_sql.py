@@ -111,6 +111,20 @@ class OutboxSql(DspSqlBase):
         with self._db.writing() as connection:
             core.queue(connection, queued)
 
+    def readdress(self, process_kind: str, process_id: str, old_base: str, new_base: str) -> int:
+        kind = rows.check_kind(process_kind)
+        old, new = old_base.rstrip("/"), new_base.rstrip("/")
+        now = self._now()
+        with self._db.writing() as connection:
+            row = core.get_process(connection, kind, process_id, lock=True)
+            if row is None or row["counter_party_address"] != old or new == old:
+                return 0
+            core.move_process(connection, kind, process_id, {"counter_party_address": new, "updated_at": now})
+            moved = core.readdress_outbox(connection, kind, process_id, old, new)
+            core.add_event(connection, kind, process_id, row["state"],
+                           f"counter-party's endpoints moved from {old} to {new}", now)
+            return moved
+
     def pending_outbox(self, process_id: str | None = None) -> list[OutboxMessage]:
         """Unsent messages, leased or not, oldest first."""
         query = _PENDING if process_id is None else _PENDING.where(core.OUTBOX.c.process_id == process_id)

@@ -15,6 +15,7 @@ from trustspace.connector.dsp.dataplane import ConnectorDataPlane
 from trustspace.connector.dsp.discovery import Discovery
 from trustspace.connector.dsp.management import build_management_router
 from trustspace.connector.dsp.negotiations import Negotiations
+from trustspace.connector.dsp.relocation import Relocation
 from trustspace.connector.dsp.routes import build_dsp_router
 from trustspace.connector.dsp.strategy import AutomaticStrategy, Strategy
 from trustspace.connector.dsp.transfers import Transfers
@@ -59,11 +60,12 @@ def install_dsp(app: FastAPI, *, db: Database, auth: Authenticator, signer: Sign
                                     data_roots=data_roots, inbox_max_bytes=inbox_max_bytes)
     negotiations = Negotiations(store, store, did, public_url, clock, strategy, wake, deadline_seconds)
     transfers = Transfers(store, store, did, public_url, clock, strategy, pdp, data_plane, wake, deadline_seconds)
-    worker = Worker(store, negotiations, transfers, signer, clock, poll)
+    discovery = Discovery()  # one cache: what the management API discovered, the worker may refresh
+    worker = Worker(store, negotiations, transfers, signer, clock, poll, relocation=Relocation(discovery, store))
     holder.append(worker)
     app.include_router(build_dsp_router(auth, catalog, negotiations, transfers, public_url))
     app.include_router(build_management_router(auth, store, store, negotiations, transfers, signer, clock,
-                                               Discovery(), check_address=data_plane.check_address))
+                                               discovery, check_address=data_plane.check_address))
     app.include_router(data_plane.router())
     return DspParts(store, negotiations, transfers, worker, data_plane)
 
