@@ -104,6 +104,8 @@ class ForeignPeer:
         self.seen_jti: set[str] = set()
         self.refusals: list[tuple[str, int, str]] = []  # (url, status, body) of our sends the peer refused
         self.move_to: str | None = None  # a path the peer moves its endpoints to once it takes a request
+        self.data_redirect: str | None = None  # where the data endpoint redirects to, if it does
+        self.data_requests = 0
         self.app = Starlette(routes=self._routes())
 
     def move(self, path: str) -> None:
@@ -321,6 +323,9 @@ class ForeignPeer:
         token = self.data_tokens.get(request.path_params["pid"])
         if token is None or request.headers.get("authorization") != f"Bearer {token}":
             return Response(status_code=401)
+        self.data_requests += 1
+        if self.data_redirect:
+            return Response(status_code=301, headers={"Location": self.data_redirect})
         return Response(DATA, media_type="text/plain")
 
     # consumer role ------------------------------------------------------------------------------------------
