@@ -42,8 +42,9 @@ def demo(
 ) -> None:
     """Play the story of a data space on this machine: an operator and three participants."""
     from trustspace.demo.runner import run_demo
+    from trustspace.demo.story import ACTS
 
-    raise typer.Exit(run_demo(stay=stay, workdir=workdir, keep=keep))
+    raise typer.Exit(run_demo(ACTS, stay=stay, workdir=workdir, keep=keep))
 
 
 @app.command()
