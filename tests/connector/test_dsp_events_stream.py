@@ -26,8 +26,8 @@ from trustspace.connector.dsp import events_stream
 from trustspace.connector.dsp.events_stream import KEEP_ALIVE, EventStreams, event_stream
 from trustspace.connector.dsp.management import view
 from trustspace.connector.settings import ConnectorSettings, init_connector
-from trustspace.store.dsp_core import add_event
-from trustspace.store.dsp_records import ProcessEvent
+from trustspace.store.dsp.core import add_event
+from trustspace.store.dsp.records import ProcessEvent
 
 EVENTS = "/v1/management/events"
 # anyio's default threadpool, which sync routes such as /healthz run in, has 40 threads.

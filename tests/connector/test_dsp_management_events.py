@@ -8,7 +8,7 @@ import anyio
 
 from trustspace.connector.dsp.events_stream import EVENT_PAGE, event_stream
 from trustspace.connector.dsp.management import view
-from trustspace.store.dsp_records import ProcessEvent
+from trustspace.store.dsp.records import ProcessEvent
 
 AT = datetime(2026, 11, 27, tzinfo=UTC)
 

@@ -50,9 +50,9 @@ from trustspace.identity.membership import (
 )
 from trustspace.identity.tokens import TokenVerifier
 from trustspace.store.db import database_url, open_database
-from trustspace.store.interfaces import ConnectorStore
 from trustspace.store.keystore import load_keystore, write_secret_file
-from trustspace.store.sql import SqlConnectorStore
+from trustspace.store.membership.interfaces import ConnectorStore
+from trustspace.store.membership.sql import SqlConnectorStore
 from trustspace.web.app import database_ready, service_app
 from trustspace.web.auth import Authenticator, hash_api_key
 from trustspace.web.observability import ServiceMetrics

@@ -26,7 +26,7 @@ from trustspace.connector.policy import SimplePolicyDecisionPoint
 from trustspace.core.clock import Clock
 from trustspace.core.keys import SigningKey
 from trustspace.store.db import Database
-from trustspace.store.dsp_sql import SqlDspStore
+from trustspace.store.dsp.sql import SqlDspStore
 from trustspace.web.auth import Authenticator
 
 

@@ -22,8 +22,8 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response, StreamingResponse
 from starlette.types import Receive, Scope, Send
 
-from trustspace.store.dsp_interfaces import ProcessStore
-from trustspace.store.dsp_records import ProcessEvent
+from trustspace.store.dsp.interfaces import ProcessStore
+from trustspace.store.dsp.records import ProcessEvent
 from trustspace.web.auth import API_KEY_HEADER, hash_api_key
 from trustspace.web.problems import problem
 

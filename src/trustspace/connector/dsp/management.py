@@ -23,8 +23,8 @@ from trustspace.core.clock import Clock
 from trustspace.core.errors import NotFound, PeerError, PeerUnreachable, TrustSpaceError, ValidationFailed
 from trustspace.identity.did import did_web
 from trustspace.protocol.transfer import TransferMessage
-from trustspace.store.dsp_interfaces import CatalogStore, ProcessStore
-from trustspace.store.dsp_records import Asset, OfferRecord, PolicyRecord
+from trustspace.store.dsp.interfaces import CatalogStore, ProcessStore
+from trustspace.store.dsp.records import Asset, OfferRecord, PolicyRecord
 from trustspace.web.auth import Authenticator
 
 log = logging.getLogger("trustspace.connector.management")

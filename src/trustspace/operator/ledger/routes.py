@@ -22,7 +22,7 @@ from trustspace.core.clock import from_xsd, to_xsd
 from trustspace.core.errors import ValidationFailed
 from trustspace.ledger.merkle import HASH_SIZE
 from trustspace.operator.ledger.service import CheckpointStatus, LedgerService, Submission
-from trustspace.store.ledger_records import EntryQuery, LedgerEntry, StoredCheckpoint, StoredCosignature
+from trustspace.store.ledger.records import EntryQuery, LedgerEntry, StoredCheckpoint, StoredCosignature
 from trustspace.web.auth import Authenticator, Caller
 from trustspace.web.problems import error_body
 
