@@ -17,13 +17,17 @@ from trustspace.cli.manage import (
     ConnectorUrl,
     Timeout,
     check_url,
+    complain,
     json_option,
+    moment,
     next_step,
+    say,
     session,
     show,
     wait_for,
+    warn,
 )
-from trustspace.cli.output import console, err_console, fail
+from trustspace.cli.output import fail
 from trustspace.cli.services import Json
 
 asset_app = typer.Typer(help="The data your connector serves (its dataAddress stays private).", no_args_is_help=True)
@@ -72,7 +76,7 @@ def _source(asset: dict[str, Any]) -> str:
 
 
 ASSET_COLUMNS: tuple[Column, ...] = (("id", "id"), ("title", "title"), ("source", _source),
-                                     ("created", "createdAt"))
+                                     ("created", moment("createdAt")))
 
 
 @asset_app.command("add")
@@ -108,7 +112,7 @@ def asset_add(
     show(added, as_json, "Asset added", [added], ASSET_COLUMNS)
     if not as_json:
         for warning in added.get("warnings") or []:
-            err_console.print(f"[bold yellow]warning:[/] {warning}")
+            warn(warning)
         next_step(f"offer it: trustspace offer add --asset {added['id']} --role consumer")
 
 
@@ -128,11 +132,15 @@ def describe_policy(policy: dict[str, Any]) -> str:
         for rule in policy.get(kind) or []:
             if not isinstance(rule, dict):
                 continue
-            constraints = [f"{c.get('leftOperand')} {c.get('operator')} {c.get('rightOperand')}"
+            constraints = [f"{c.get('leftOperand')} {c.get('operator')} {_operand(c.get('rightOperand'))}"
                            for c in rule.get("constraint") or [] if isinstance(c, dict)]
             verb = {"permission": "may", "prohibition": "must not", "obligation": "must"}[kind]
             parts.append(f"{verb} {rule.get('action')}" + (f" if {' and '.join(constraints)}" if constraints else ""))
     return "; ".join(parts) or "(no rules)"
+
+
+def _operand(value: Any) -> str:
+    return "[" + ", ".join(map(str, value)) + "]" if isinstance(value, list) else str(value)
 
 
 def _policy_body(policy: str | None, roles: list[Role], as_json: bool) -> dict[str, Any]:
@@ -173,14 +181,14 @@ def offer_add(
                 body["id"] = f"{offer_id}-policy"
             policy_id = api("POST", "/v1/management/policies", body)["id"]
             if not as_json:
-                console.print(f"policy {policy_id}: {describe_policy(new_policy)}")
+                say(f"policy {policy_id}: {describe_policy(new_policy)}")
         offer: dict[str, Any] = {"assetId": asset, "policyId": policy_id}
         if offer_id is not None:
             offer["id"] = offer_id
         added = api("POST", "/v1/management/offers", offer)
     show(added, as_json, "Offer added", [added], (("id", "id"), ("asset", "assetId"), ("policy", "policyId")))
     if not as_json:
-        next_step("a consumer sees it with: trustspace catalog <this connector's URL>")
+        next_step(f"a consumer sees it with: trustspace catalog {connector_url.rstrip('/')}")
 
 
 @offer_app.command("list")
@@ -265,9 +273,8 @@ def negotiate(
          (("id", "id"), ("state", "state"), ("agreement", "agreementId"), ("reason", "reason")))
     if negotiation.get("state") == "TERMINATED":
         # The negotiation is printed above (for scripts too); the exit code and stderr say it failed.
-        err_console.print(f"[bold red]error:[/] the negotiation was terminated: {negotiation.get('reason')}")
-        err_console.print(f"[yellow]next:[/] compare the offer's policy (trustspace catalog {provider}) with "
-                          "your membership's roles (trustspace member refresh)")
+        complain(f"the negotiation was terminated: {negotiation.get('reason')}", "compare the offer's policy "
+                 f"(trustspace catalog {provider}) with your membership's roles (trustspace member refresh)")
         raise typer.Exit(1)
     if not as_json:
         if negotiation.get("agreementId"):

@@ -13,7 +13,9 @@ from typing import Annotated, Any, NoReturn
 from urllib.parse import urlsplit
 
 import typer
+from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from trustspace.cli.output import console, emit_json, err_console, fail, friendly_errors
 from trustspace.client.http import KeyClient, RemoteProblem
@@ -110,9 +112,14 @@ def refuse(message: str, hint: str, as_json: bool, **extra: Any) -> NoReturn:
     if as_json:
         emit_json({"ok": False, "error": message, "hint": hint, **extra})
     else:
-        err_console.print(f"[bold red]error:[/] {message}")
-        err_console.print(f"[yellow]next:[/] {hint}")
+        complain(message, hint)
     raise typer.Exit(1)
+
+
+def complain(message: str, hint: str) -> None:
+    """An error and the next step on stderr, for a command that has printed its answer already."""
+    err_console.print(f"[bold red]error:[/] {escape(message)}")
+    err_console.print(f"[yellow]next:[/] {escape(hint)}")
 
 
 def json_option(label: str, value: str, as_json: bool) -> dict[str, Any]:
@@ -138,12 +145,23 @@ Column = tuple[str, str | Callable[[dict[str, Any]], Any]]
 
 
 def table(title: str, rows: Sequence[dict[str, Any]], columns: Sequence[Column]) -> Table:
+    """``rows`` under ``columns``, leaving out a column that is empty in every row (room for the ids)."""
+    cells = [[_cell(pick(row) if callable(pick) else row.get(pick)) for _, pick in columns] for row in rows]
+    kept = [i for i in range(len(columns)) if not cells or any(line[i] for line in cells)]
     shown = Table(title=title)
-    for header, _ in columns:
-        shown.add_column(header, overflow="fold")
-    for row in rows:
-        shown.add_row(*(_cell(pick(row) if callable(pick) else row.get(pick)) for _, pick in columns))
+    for i in kept:
+        shown.add_column(columns[i][0], overflow="fold")
+    for line in cells:
+        shown.add_row(*(Text(line[i]) for i in kept))
     return shown
+
+
+def moment(key: str) -> Callable[[dict[str, Any]], str | None]:
+    """A column showing the timestamp under ``key`` to the minute (the JSON keeps it whole)."""
+    def pick(row: dict[str, Any]) -> str | None:
+        value = row.get(key)
+        return str(value)[:16].replace("T", " ") if value else None
+    return pick
 
 
 def _cell(value: Any) -> str:
@@ -167,8 +185,17 @@ def show(value: Any, as_json: bool, title: str, rows: Sequence[dict[str, Any]], 
         console.print(table(title, rows, columns))
 
 
+def warn(text: str) -> None:
+    err_console.print(f"[bold yellow]warning:[/] {escape(text)}")
+
+
+def say(text: str) -> None:
+    """Plain text for people: brackets in ids, paths or policies are not Rich markup."""
+    console.print(Text(text))
+
+
 def next_step(text: str) -> None:
-    console.print(f"[yellow]next:[/] {text}")
+    console.print(f"[yellow]next:[/] {escape(text)}")
 
 
 def wait_for(fetch: Callable[[], dict[str, Any]], done: Callable[[dict[str, Any]], bool], what: str,

@@ -19,12 +19,15 @@ from trustspace.cli.manage import (
     ConnectorKey,
     ConnectorUrl,
     OperatorUrl,
+    moment,
     next_step,
     refuse,
+    say,
     session,
     show,
+    warn,
 )
-from trustspace.cli.output import console, err_console, fail
+from trustspace.cli.output import fail
 from trustspace.cli.services import Json
 from trustspace.core.errors import ValidationFailed
 from trustspace.core.ids import validate_credit_code
@@ -48,7 +51,7 @@ class Status(StrEnum):
 
 APPLICATION_COLUMNS: tuple[Column, ...] = (
     ("id", "id"), ("name", "displayName"), ("did", "did"), ("roles", "roles"), ("status", "status"),
-    ("valid until", "validUntil"), ("warnings", "warnings"))
+    ("valid until", moment("validUntil")), ("warnings", "warnings"))
 Reason = Annotated[str, typer.Option("--reason", help="why (kept with the decision and in the evidence log)")]
 
 
@@ -94,7 +97,7 @@ def refresh(connector_url: ConnectorUrl = DEFAULT_CONNECTOR_URL, api_key: Connec
     membership = answer.get("membership") or {}
     show(answer, as_json, "Membership", [{**membership, "status": answer.get("status")}],
          (("application", "applicationId"), ("status", "status"), ("member", "member"), ("space", "space"),
-          ("roles", "roles"), ("valid until", "validUntil")))
+          ("roles", "roles"), ("valid until", moment("validUntil"))))
     if not as_json and not membership.get("member"):
         next_step(f"the application is {answer.get('status')}: the operator's administrator approves it with "
                   f"trustspace member approve {membership.get('applicationId')}")
@@ -132,7 +135,7 @@ def approve(
         warnings = application.get("warnings") or []
         if not as_json:
             for warning in warnings:
-                err_console.print(f"[bold yellow]warning:[/] {warning}")
+                warn(warning)
         if warnings and not confirm:
             refuse("the operator asks for confirmation before approving this application",
                    f"check the applicant, then run again with --confirm: trustspace member approve "
@@ -178,7 +181,7 @@ def revoke(
         revoked = api("POST", "/v1/members/revoke", {"did": did, "reason": reason})
     _application(revoked, as_json, "Revoked")
     if not as_json:
-        console.print(f"credential {revoked.get('credentialId')} is on the revocation list")
+        say(f"credential {revoked.get('credentialId')} is on the revocation list")
 
 
 def _require_reason(reason: str, as_json: bool) -> None:

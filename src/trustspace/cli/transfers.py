@@ -24,12 +24,16 @@ from trustspace.cli.manage import (
     ConnectorKey,
     ConnectorUrl,
     Timeout,
+    complain,
+    moment,
     next_step,
+    say,
     session,
     show,
     wait_for,
+    warn,
 )
-from trustspace.cli.output import console, emit_json, err_console, fail
+from trustspace.cli.output import emit_json, fail
 from trustspace.cli.services import Json
 from trustspace.connector.dataplane.client import pull
 from trustspace.connector.dataplane.tokens import read_data_address
@@ -58,7 +62,8 @@ def agreement_list(connector_url: ConnectorUrl = DEFAULT_CONNECTOR_URL, api_key:
         agreements = api("GET", "/v1/management/agreements")
     show(agreements, as_json, "Agreements", agreements,
          (("id", "id"), ("asset", "assetId"), ("provider", "provider"), ("consumer", "consumer"),
-          ("agreed", "createdAt")), empty="no agreements yet: trustspace negotiate --provider URL --offer ID")
+          ("agreed", moment("signedAt"))),
+         empty="no agreements yet: trustspace negotiate --provider URL --offer ID")
 
 
 @transfer_app.command("start")
@@ -100,7 +105,7 @@ def transfer_status(
          empty="no transfers yet: trustspace transfer start --agreement ID")
     received = (found.get("details") or {}).get("path") if transfer_id else None
     if received and not as_json:
-        console.print(f"received: {received} (sha256 {found['details'].get('sha256')})")
+        say(f"received: {received} (sha256 {found['details'].get('sha256')})")
 
 
 @transfer_app.command("pull")
@@ -131,9 +136,9 @@ def transfer_pull(
         emit_json(result)
     else:
         how = "from the provider's data plane" if result["via"] == "data-plane" else "from the connector's copy"
-        verified = "verified" if result["verified"] else "[yellow]not verified[/] (the provider sent no digest)"
-        console.print(f"wrote {result['bytes']} bytes to {result['output']} {how}; sha256 {result['sha256']} "
-                      f"{verified}")
+        say(f"wrote {result['bytes']} bytes to {result['output']} {how}; sha256 {result['sha256']}")
+        if not result["verified"]:
+            warn("not verified: the provider announced no digest for the data")
 
 
 def _wait(api: Api, transfer_id: str, done: Any, timeout: float, as_json: bool) -> dict[str, Any]:
@@ -154,9 +159,8 @@ def _ready(transfer: dict[str, Any]) -> bool:
 
 def _ended(transfer: dict[str, Any]) -> None:
     if transfer.get("state") == "TERMINATED":
-        err_console.print(f"[bold red]error:[/] the transfer was terminated: {transfer.get('reason')}")
-        err_console.print("[yellow]next:[/] start another: trustspace transfer start --agreement "
-                          f"{transfer.get('agreementId')}")
+        complain(f"the transfer was terminated: {transfer.get('reason')}",
+                 f"start another: trustspace transfer start --agreement {transfer.get('agreementId')}")
         raise typer.Exit(1)
 
 
