@@ -191,11 +191,12 @@ def warn(text: str) -> None:
 
 def say(text: str) -> None:
     """Plain text for people: brackets in ids, paths or policies are not Rich markup."""
-    console.print(Text(text))
+    console.print(Text(text), soft_wrap=True)
 
 
 def next_step(text: str) -> None:
-    console.print(f"[yellow]next:[/] {escape(text)}")
+    # One line the terminal wraps (soft_wrap): an id copied from it has no line break in it.
+    console.print(f"[yellow]next:[/] {escape(text)}", highlight=False, soft_wrap=True)
 
 
 def wait_for(fetch: Callable[[], dict[str, Any]], done: Callable[[dict[str, Any]], bool], what: str,
