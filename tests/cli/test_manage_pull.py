@@ -87,3 +87,4 @@ def test_pull_gives_up_after_its_timeout(connector: tuple[str, dict[str, Any]], 
     result = runner.invoke(app, ["transfer", "pull", "t-1", "--output", str(tmp_path / "x"), "--timeout", "1",
                                  "--connector-url", url, "--api-key", "key"])
     assert result.exit_code == 1 and "still REQUESTED" in result.output and "--timeout" in result.output
+    assert "trustspace transfer status t-1" in result.output

@@ -12,9 +12,11 @@ import typer
 from trustspace.cli.manage import (
     CONNECTOR,
     DEFAULT_CONNECTOR_URL,
+    Api,
     Column,
     ConnectorKey,
     ConnectorUrl,
+    Role,
     Timeout,
     check_url,
     complain,
@@ -39,11 +41,6 @@ NEGOTIATION_ENDS = {"FINALIZED", "TERMINATED"}
 class Format(StrEnum):
     CSV = "csv"
     PARQUET = "parquet"
-
-
-class Role(StrEnum):
-    PROVIDER = "provider"
-    CONSUMER = "consumer"
 
 
 def data_address(file: Path | None, sql: str | None, query: str | None, sql_format: Format, http: str | None,
@@ -215,7 +212,7 @@ def _offers(catalog: dict[str, Any]) -> list[dict[str, Any]]:
     return rows
 
 
-def remote_catalog(api: Any, provider: str, keyword: str | None) -> dict[str, Any]:
+def remote_catalog(api: Api, provider: str, keyword: str | None) -> dict[str, Any]:
     body: dict[str, Any] = {"providerUrl": provider}
     if keyword:
         body["filter"] = [{"keyword": keyword}]
@@ -268,7 +265,8 @@ def negotiate(
         if wait:
             path = f"/v1/management/negotiations/{started['id']}"
             negotiation = wait_for(lambda: api("GET", path), lambda n: n.get("state") in NEGOTIATION_ENDS,
-                                   "negotiation", timeout, as_json)
+                                   "negotiation", timeout, as_json,
+                                   f"trustspace connector processes --process {started['id']}")
     show(negotiation, as_json, "Negotiation", [negotiation],
          (("id", "id"), ("state", "state"), ("agreement", "agreementId"), ("reason", "reason")))
     if negotiation.get("state") == "TERMINATED":

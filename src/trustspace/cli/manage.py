@@ -8,6 +8,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
 from urllib.parse import urlsplit
@@ -38,6 +39,13 @@ AdminKey = Annotated[str | None, typer.Option("--api-key", envvar="TRUSTSPACE_AD
                                                    "data folder)")]
 Timeout = Annotated[float, typer.Option("--timeout", min=1, envvar="TRUSTSPACE_WAIT_TIMEOUT",
                                         help="seconds to wait before giving up")]
+
+
+class Role(StrEnum):
+    """A member's roles in a space (what an offer's role shortcut and an application name)."""
+
+    PROVIDER = "provider"
+    CONSUMER = "consumer"
 
 
 @dataclass(frozen=True)
@@ -200,21 +208,24 @@ def next_step(text: str) -> None:
 
 
 def wait_for(fetch: Callable[[], dict[str, Any]], done: Callable[[dict[str, Any]], bool], what: str,
-             timeout: float, as_json: bool) -> dict[str, Any]:
-    """Ask ``fetch`` until ``done`` holds, with a spinner naming the current state (none for scripts)."""
+             timeout: float, as_json: bool, look: str) -> dict[str, Any]:
+    """Ask ``fetch`` until ``done`` holds, with a spinner naming the current state (none for scripts). Giving up
+    (the timeout, or Ctrl-C) stops only the waiting: ``look`` is the command that shows the process later."""
     deadline = time.monotonic() + timeout
     current = fetch()
-    if done(current):
-        return current
     spinner = None if as_json else console.status(f"{what}: {current.get('state')}", spinner="dots")
-    with spinner or nullcontext():
-        while not done(current):
-            if time.monotonic() > deadline:
-                raise TrustSpaceError(f"{what} is still {current.get('state')} after {timeout:g} s",
-                                      hint="it goes on in the background: look again later, or wait longer "
-                                           "with --timeout")
-            time.sleep(POLL_SECONDS)
-            current = fetch()
-            if spinner is not None:
-                spinner.update(f"{what}: {current.get('state')}")
+    try:
+        with spinner or nullcontext():
+            while not done(current):
+                if time.monotonic() > deadline:
+                    raise TrustSpaceError(f"{what} is still {current.get('state')} after {timeout:g} s",
+                                          hint=f"it goes on in the background: look again with {look}, or wait "
+                                               "longer with --timeout")
+                time.sleep(POLL_SECONDS)
+                current = fetch()
+                if spinner is not None:
+                    spinner.update(f"{what}: {current.get('state')}")
+    except KeyboardInterrupt:
+        raise TrustSpaceError(f"stopped waiting; {what} is {current.get('state')} and goes on in the background",
+                              hint=f"look again with {look}") from None
     return current

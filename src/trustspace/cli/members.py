@@ -19,6 +19,7 @@ from trustspace.cli.manage import (
     ConnectorKey,
     ConnectorUrl,
     OperatorUrl,
+    Role,
     moment,
     next_step,
     refuse,
@@ -35,11 +36,6 @@ from trustspace.operator.schemas import DID_PATTERN
 
 member_app = typer.Typer(help="Membership: apply through your connector; list and decide as the operator's "
                               "administrator.", no_args_is_help=True)
-
-
-class Role(StrEnum):
-    PROVIDER = "provider"
-    CONSUMER = "consumer"
 
 
 class Status(StrEnum):

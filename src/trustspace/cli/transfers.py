@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Callable
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
@@ -141,9 +142,10 @@ def transfer_pull(
             warn("not verified: the provider announced no digest for the data")
 
 
-def _wait(api: Api, transfer_id: str, done: Any, timeout: float, as_json: bool) -> dict[str, Any]:
+def _wait(api: Api, transfer_id: str, done: Callable[[dict[str, Any]], bool], timeout: float,
+          as_json: bool) -> dict[str, Any]:
     return wait_for(lambda: api("GET", f"/v1/management/transfers/{transfer_id}"), done, "transfer", timeout,
-                    as_json)
+                    as_json, f"trustspace transfer status {transfer_id}")
 
 
 def _moved(transfer: dict[str, Any]) -> bool:
