@@ -4,7 +4,8 @@ of them a member yet (joining is what the commands under test do), and a runner 
 from __future__ import annotations
 
 import json
-from contextlib import ExitStack
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,7 @@ from typer.testing import CliRunner, Result
 
 from live import free_port, serve
 from trustspace.cli.main import app
+from trustspace.cli.output import console, err_console
 from trustspace.connector.app import create_app as connector_app
 from trustspace.connector.settings import ConnectorSettings, init_connector
 from trustspace.core.ids import credit_code_check_char
@@ -78,3 +80,26 @@ def start_space(folder: Path, names: tuple[str, ...], stack: ExitStack) -> Space
         stack.enter_context(serve(connector_app(settings), port))
         connectors[name] = Service(url, (folder / name / "management-api-key").read_text().strip(), folder / name)
     return Space(operator, connectors)
+
+
+@contextmanager
+def wide_console() -> Iterator[None]:
+    """Tables as wide as a maximised terminal's, so a test finds each cell's text in one piece."""
+    widths = console.width, err_console.width
+    console.width = err_console.width = 250
+    try:
+        yield
+    finally:
+        console.width, err_console.width = widths
+
+
+@contextmanager
+def live_space(folder: Path, names: tuple[str, ...], join: bool = False) -> Iterator[Space]:
+    """A space with the named connectors, members already if ``join``. (A conftest here would shadow the
+    ``conftest`` module that tests/connector imports from, when both folders are collected together.)"""
+    with ExitStack() as stack:
+        space = start_space(folder, names, stack)
+        for seed, name in enumerate(names, start=1):
+            if join:
+                space.join(name, seed)
+        yield space

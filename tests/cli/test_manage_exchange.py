@@ -5,17 +5,30 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from manage_space import Space, runner
+from manage_space import Space, live_space, runner, wide_console
 
 from live import free_port
 from trustspace.cli.main import app
 
-pytestmark = pytest.mark.usefixtures("wide")
 NOWHERE = f"http://127.0.0.1:{free_port()}"
+
+@pytest.fixture(autouse=True)
+def _wide() -> Iterator[None]:
+    with wide_console():
+        yield
+
+
+@pytest.fixture(scope="module")
+def members(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Space]:
+    """A provider and a consumer connector, both members of the space."""
+    with live_space(tmp_path_factory.mktemp("exchange"), ("provider", "consumer"), join=True) as space:
+        yield space
+
 
 
 def publish(space: Space, folder: Path, asset_id: str, *policy: str) -> Path:

@@ -5,20 +5,24 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from contextlib import ExitStack
 
 import pytest
-from manage_space import Space, credit_code, runner, start_space
+from manage_space import Space, credit_code, live_space, runner, wide_console
 
 from live import free_port
 from trustspace.cli.main import app
 
-pytestmark = pytest.mark.usefixtures("wide")
 
 @pytest.fixture(scope="module")
 def space(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Space]:
-    with ExitStack() as stack:
-        yield start_space(tmp_path_factory.mktemp("members"), ("alpha", "beta", "gamma", "delta"), stack)
+    with live_space(tmp_path_factory.mktemp("members"), ("alpha", "beta", "gamma", "delta")) as started:
+        yield started
+
+
+@pytest.fixture(autouse=True)
+def _wide() -> Iterator[None]:
+    with wide_console():
+        yield
 
 
 def test_a_membership_from_application_to_revocation(space: Space) -> None:

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from fastapi import FastAPI, Header, Response
 from fastapi.responses import JSONResponse
-from manage_space import runner
+from manage_space import runner, wide_console
 
 from live import free_port, serve
 from trustspace.cli.main import app
@@ -22,7 +22,12 @@ from trustspace.connector.dataplane.tokens import dsp_data_address
 
 DATA = b"region,total\nnorth,10\n" * 1000
 TOKEN = "data-plane-token"
-pytestmark = pytest.mark.usefixtures("wide")
+
+@pytest.fixture(autouse=True)
+def _wide() -> Iterator[None]:
+    with wide_console():
+        yield
+
 
 
 def stand_in(url: str, state: dict[str, Any]) -> FastAPI:

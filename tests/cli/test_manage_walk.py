@@ -4,12 +4,25 @@ from two connectors that are not members yet to the data in a file on the consum
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from manage_space import Space, credit_code
+from manage_space import Space, credit_code, live_space, wide_console
 
-pytestmark = pytest.mark.usefixtures("wide")
+
+@pytest.fixture(autouse=True)
+def _wide() -> Iterator[None]:
+    with wide_console():
+        yield
+
+
+@pytest.fixture(scope="module")
+def space(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Space]:
+    """A provider and a consumer connector, neither a member yet."""
+    with live_space(tmp_path_factory.mktemp("walk"), ("provider", "consumer")) as started:
+        yield started
+
 
 
 def suggested(output: str, command: str) -> str:
