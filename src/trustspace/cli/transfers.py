@@ -185,11 +185,15 @@ def _fetch(api: Api, transfer: dict[str, Any], output: Path) -> dict[str, Any]:
 def _copy(transfer: dict[str, Any], output: Path) -> dict[str, Any]:
     details = transfer.get("details") or {}
     source = Path(str(details.get("path") or ""))
-    if not details.get("path") or not source.is_file():
-        raise TrustSpaceError(f"the connector received the data into {details.get('path')}, which is not on this "
-                              "machine (or not readable here)",
-                              hint="run this command where the connector runs, or start a new transfer and pull "
-                                   "it while it is STARTED")
+    if not details.get("path"):
+        raise TrustSpaceError(f"transfer {transfer['id']} is {transfer.get('state')} and its connector keeps no "
+                              "copy of its data", hint="start a new transfer: trustspace transfer start --agreement "
+                                                      f"{transfer.get('agreementId')}")
+    if not source.is_file():
+        # The path is the connector's, relative to the folder it was started in when its data folder was.
+        raise TrustSpaceError(f"the connector received the data into {source}, which is not readable from here",
+                              hint="run this command on the connector's machine, in the folder the connector was "
+                                   "started in, or start a new transfer and pull it while it is STARTED")
     partial = output.with_name(output.name + ".part")
     digest = hashlib.sha256()
     with source.open("rb") as reading, partial.open("wb") as writing:
