@@ -42,6 +42,8 @@ def test_a_membership_from_application_to_revocation(space: Space) -> None:
     refreshed = space.cli("member", "refresh", on="alpha")
     assert refreshed.exit_code == 0, refreshed.output
     assert "approved" in refreshed.output and "True" in refreshed.output
+    registered = space.ok("member", "register", on="alpha")
+    assert registered["url"] == space.connectors["alpha"].url and registered["ownerDid"] == approved["did"]
 
     revoked = space.cli("member", "revoke", approved["did"], "--reason", "left the space")
     assert revoked.exit_code == 0, revoked.output

@@ -1,4 +1,4 @@
-"""``trustspace member apply|refresh`` (a participant, through its connector) and ``member
+"""``trustspace member apply|refresh|register`` (a participant, through its connector) and ``member
 list|approve|reject|revoke`` (the operator's administrator)."""
 
 from __future__ import annotations
@@ -97,6 +97,17 @@ def refresh(connector_url: ConnectorUrl = DEFAULT_CONNECTOR_URL, api_key: Connec
     if not as_json and not membership.get("member"):
         next_step(f"the application is {answer.get('status')}: the operator's administrator approves it with "
                   f"trustspace member approve {membership.get('applicationId')}")
+
+
+@member_app.command("register")
+def register(connector_url: ConnectorUrl = DEFAULT_CONNECTOR_URL, api_key: ConnectorKey = None,
+             as_json: Json = False) -> None:
+    """Register your connector with the operator (after approval); it then sends a heartbeat, and the space's
+    registry shows it as healthy, late or gone."""
+    with session(CONNECTOR, connector_url, api_key, as_json) as api:
+        record = api("POST", "/v1/management/registration")
+    show(record, as_json, "Connector registration", [record],
+         (("id", "id"), ("owner", "ownerDid"), ("url", "url"), ("health", "health")))
 
 
 @member_app.command("list")
