@@ -30,6 +30,7 @@ from trustspace.connector.ledger_routes import ledger_router
 from trustspace.connector.membership import MembershipHolder
 from trustspace.connector.routes import build_router
 from trustspace.connector.settings import ConnectorSettings
+from trustspace.connector.usage.assembly import build_usage, install_usage
 from trustspace.connector.witness import WitnessService
 from trustspace.core.clock import Clock, SystemClock
 from trustspace.identity.did import (
@@ -126,6 +127,11 @@ def create_app(
     recorder = EvidenceRecorder(key, did, verification_method_id(did), settings.operator_url, operator_did, clock)
     witness = WitnessService(store, key, did, operator, clock, metrics, settings.witness_interval)
     streams = EventStreams(settings.event_streams_per_key)
+    usage = build_usage(db=db, key=key, did=did, verification_method=verification_method_id(did),
+                        data_dir=settings.data_dir, clock=clock,
+                        agreements=lambda agreement_id: parts[0].store.get_agreement(agreement_id),
+                        recorder=None if conformance is not None else recorder,
+                        sweep_interval=settings.usage_sweep_interval)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -135,7 +141,9 @@ def create_app(
         if settings.witness_interval > 0:
             witness.start()
         streams.reopen()
+        usage.start()
         yield
+        usage.stop()
         streams.close()
         witness.stop()
         parts[0].worker.stop()
@@ -154,14 +162,16 @@ def create_app(
                              poll=settings.worker_poll, seed=conformance,
                              evidence=None if conformance is not None else recorder,
                              data_roots=settings.data_roots, inbox_max_bytes=settings.inbox_max_bytes,
-                             event_streams=streams))
+                             event_streams=streams, landing=usage.landing if settings.protected_store else None))
     if isinstance(auth, ConformanceAuthenticator):
         _install_conformance(app, auth, parts[0], did, clock)
     app.include_router(ledger_router(auth, parts[0].store, witness))
+    install_usage(app, auth, usage)
     app.state.did = did
     app.state.store = store
     app.state.dsp = parts[0]
     app.state.event_streams = streams
+    app.state.usage = usage
     return app
 
 

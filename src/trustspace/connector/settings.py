@@ -37,6 +37,11 @@ class ConnectorSettings:
     data_roots: tuple[Path, ...] = ()
     # Management event streams one API key may hold open at once (each is a connection and a poll of the store).
     event_streams_per_key: int = 8
+    # Received data goes into the encrypted protected store as it lands, readable only through the usage API
+    # (docs/usage-consumer.md). TRUSTSPACE_PROTECTED_STORE=1 turns it on for a connector started from a folder.
+    protected_store: bool = False
+    # How often the data of expired agreements is looked for and destroyed (seconds; 0: only on use).
+    usage_sweep_interval: float = 60.0
 
     @property
     def keystore_path(self) -> Path:
@@ -61,6 +66,8 @@ class ConnectorSettings:
                               hint=f"run 'trustspace connector init --data-dir {data_dir} ...' first")
         data = json.loads(path.read_text())
         data["data_roots"] = data_roots_from_env()
+        if os.environ.get("TRUSTSPACE_PROTECTED_STORE", "").strip().lower() in ("1", "true", "yes"):
+            data["protected_store"] = True
         data.update({k: v for k, v in overrides.items() if v is not None})
         return cls(data_dir=data_dir, **data)
 

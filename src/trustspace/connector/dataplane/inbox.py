@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import os
 import secrets
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -36,6 +36,8 @@ class Inbox:
     key: VerifyingKey
     gate: InboxGate
     max_bytes: int | None = None
+    # Called with (transfer id, file) once a push is complete and verified: the protected store takes it.
+    land: Callable[[str, Path], None] | None = None
 
     def path_for(self, transfer_id: str) -> Path:
         return self.directory / transfer_file_name(transfer_id)

@@ -232,5 +232,7 @@ def _add_inbox(router: APIRouter, inbox: Inbox, clock: Clock, decisions: AccessR
                                 lambda claims: inbox.gate.admit(transfer_id, claims.agreement_id))
         expected = declared_digest(request.headers.get("repr-digest"))
         received = await receive(inbox, transfer_id, request.stream(), expected)
+        if inbox.land is not None:
+            await run_in_threadpool(inbox.land, transfer_id, received.path)
         body = {"transferId": transfer_id, "size": received.size, "sha256": received.sha256}
         return JSONResponse(body, status_code=200 if received.replaced else 201)

@@ -11,7 +11,7 @@ from trustspace.client.http import Signer
 from trustspace.connector.catalog import CatalogView
 from trustspace.connector.conformance import ScriptedStrategy, Seed, apply_seed
 from trustspace.connector.dsp import wire
-from trustspace.connector.dsp.dataplane import ConnectorDataPlane
+from trustspace.connector.dsp.dataplane import ConnectorDataPlane, Landing
 from trustspace.connector.dsp.discovery import Discovery
 from trustspace.connector.dsp.events_stream import EventStreams
 from trustspace.connector.dsp.management import build_management_router
@@ -43,7 +43,8 @@ def install_dsp(app: FastAPI, *, db: Database, auth: Authenticator, signer: Sign
                 public_url: str, data_dir: Path, clock: Clock, deadline_seconds: float,
                 seed: Seed | None = None, poll: float = 1.0,
                 evidence: EvidenceRecorder | None = None, data_roots: tuple[Path, ...] = (),
-                inbox_max_bytes: int | None = None, event_streams: EventStreams | None = None) -> DspParts:
+                inbox_max_bytes: int | None = None, event_streams: EventStreams | None = None,
+                landing: Landing | None = None) -> DspParts:
     store = EvidencingDspStore(db, evidence)
     pdp = SimplePolicyDecisionPoint()
     strategy: Strategy = AutomaticStrategy(pdp, clock)
@@ -58,7 +59,7 @@ def install_dsp(app: FastAPI, *, db: Database, auth: Authenticator, signer: Sign
 
     catalog = CatalogView(store, did, wire.dsp_base(public_url))
     data_plane = ConnectorDataPlane(store, store, key, did, public_url, data_dir, clock, decisions=store,
-                                    data_roots=data_roots, inbox_max_bytes=inbox_max_bytes)
+                                    data_roots=data_roots, inbox_max_bytes=inbox_max_bytes, landing=landing)
     negotiations = Negotiations(store, store, did, public_url, clock, strategy, wake, deadline_seconds)
     transfers = Transfers(store, store, did, public_url, clock, strategy, pdp, data_plane, wake, deadline_seconds)
     discovery = Discovery()  # one cache: what the management API discovered, the worker may refresh

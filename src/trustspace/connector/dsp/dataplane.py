@@ -8,7 +8,7 @@ from __future__ import annotations
 import hashlib
 import threading
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from fastapi import APIRouter
 
@@ -41,15 +41,27 @@ from trustspace.store.dsp.records import TransferRecord
 PULL_TOKEN_LIFETIME = 3600
 
 
+class Landing(Protocol):
+    """Where received data goes as soon as it lands (the protected store): ``land`` takes the file (and
+    removes its plaintext), both answer the details a transfer records."""
+
+    def land(self, transfer_id: str, agreement_id: str, path: Path) -> dict[str, Any]: ...
+
+    def landed(self, transfer_id: str) -> dict[str, Any]: ...
+
+
 class ConnectorDataPlane:
     def __init__(self, catalog: CatalogStore, processes: ProcessStore, key: SigningKey, did: str, public_url: str,
                  data_dir: Path, clock: Clock, decisions: DecisionLog | None = None,
-                 data_roots: tuple[Path, ...] = (), inbox_max_bytes: int | None = None) -> None:
+                 data_roots: tuple[Path, ...] = (), inbox_max_bytes: int | None = None,
+                 landing: Landing | None = None) -> None:
         self.catalog, self.processes, self.key, self.did, self.clock = catalog, processes, key, did, clock
         self.decisions = None if decisions is None else AccessRecorder(decisions, clock)
         self.public_url = public_url.rstrip("/")
         self.spool_dir, self.received_dir = data_dir / "spool", data_dir / "received"
-        self.inbox = Inbox(data_dir / "inbox", key.public, self, max_bytes=inbox_max_bytes)
+        self.landing = landing
+        self.inbox = Inbox(data_dir / "inbox", key.public, self, max_bytes=inbox_max_bytes,
+                           land=None if landing is None else self._land_push)
         self.roots = DataRoots.of_connector(data_dir, data_roots)
         self._prepared: dict[str, Prepared] = {}
         self._lock = threading.Lock()
@@ -130,10 +142,14 @@ class ConnectorDataPlane:
         destination.parent.mkdir(parents=True, exist_ok=True)
         # A foreign provider may send no Repr-Digest (the DSP binds none): take the bytes, and say so.
         result = pull(endpoint, token, destination, unverified_ok=True)
+        if self.landing is not None:
+            return {**self.landing.land(transfer.id, transfer.agreement_id, result.path), "verified": result.verified}
         return {"path": str(result.path), "sha256": result.sha256, "bytes": result.size, "verified": result.verified}
 
     def received(self, transfer: TransferRecord) -> dict[str, Any]:
-        """What a push left in our inbox, for the record of a completed push transfer."""
+        """What a push left in our inbox (or our protected store), for the record of a completed push transfer."""
+        if self.landing is not None:
+            return self.landing.landed(transfer.id)
         path = self.inbox.path_for(transfer.id)
         if not path.is_file():
             return {}
@@ -142,6 +158,12 @@ class ConnectorDataPlane:
             for chunk in iter(lambda: handle.read(1 << 20), b""):
                 digest.update(chunk)
         return {"path": str(path), "sha256": digest.hexdigest(), "bytes": path.stat().st_size}
+
+    def _land_push(self, transfer_id: str, path: Path) -> None:
+        transfer = self.processes.get_transfer(transfer_id)
+        if transfer is None or self.landing is None:
+            raise TransferNotFound(f"no transfer {transfer_id}", field="transferId")
+        self.landing.land(transfer.id, transfer.agreement_id, path)
 
     def router(self) -> APIRouter:
         return data_router(self, self.key.public, self.clock, inbox=self.inbox, decisions=self.decisions)

@@ -1,0 +1,1 @@
+"""The consumer's protected store: encrypted items, their keys, the usage log, destruction certificates."""
