@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from usage_harness import PURPOSE, Harness, harness, policy
 
 from trustspace.connector.usage import certificate
 from trustspace.connector.usage.crypto import ProtectedDataCorrupt
@@ -17,7 +18,6 @@ from trustspace.connector.usage.watermark import COLUMN, trace
 from trustspace.core.errors import NotFound
 from trustspace.store.dsp.records import Agreement
 from trustspace.store.dsp.sql import SqlDspStore
-from usage_harness import PURPOSE, Harness, harness, policy
 
 ROWS = b"taxpayer,income\nA123,1000\nB456,2000\nC789,3000\n"
 
