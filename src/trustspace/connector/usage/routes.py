@@ -6,8 +6,6 @@ agreement's data and answers with the destruction certificate; ``POST /v1/usage/
 marks from forged ones. Errors are RFC 9457 problems naming the field.
 """
 
-from __future__ import annotations
-
 import base64
 from typing import Annotated, Any, Literal
 
