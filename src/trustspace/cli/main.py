@@ -16,6 +16,7 @@ from trustspace.cli.members import member_app
 from trustspace.cli.output import console, emit_json, friendly_errors
 from trustspace.cli.services import Json, connector_app, operator_app
 from trustspace.cli.transfers import agreement_app, transfer_app
+from trustspace.cli.usage import usage_app
 from trustspace.client.http import KeyClient
 
 app = typer.Typer(help="TrustSpace: a trusted data space (可信数据空间).", no_args_is_help=True,
@@ -31,6 +32,7 @@ app.command("catalog")(catalog)
 app.command("negotiate")(negotiate)
 app.add_typer(agreement_app, name="agreement")
 app.add_typer(transfer_app, name="transfer")
+app.add_typer(usage_app, name="usage")
 
 
 @app.command()
