@@ -15,7 +15,7 @@ from trustspace.connector.usage.crypto import ProtectedDataCorrupt
 from trustspace.connector.usage.guard import GuardDecision, UsageRequest
 from trustspace.connector.usage.service import UsageDenied
 from trustspace.connector.usage.watermark import COLUMN, trace
-from trustspace.core.errors import NotFound
+from trustspace.core.errors import Conflict, NotFound
 from trustspace.store.dsp.records import Agreement
 from trustspace.store.dsp.sql import SqlDspStore
 
@@ -257,3 +257,38 @@ def test_the_guard_is_injectable(h: Harness) -> None:
     with pytest.raises(UsageDenied, match="closed today"):
         h.read()
     assert seen[0].purpose == "credit assessment" and seen[0].counts.of("read") == 0
+
+
+def test_delete_after_use_also_when_the_reader_stops_early(h: Harness) -> None:
+    h.agree(policy(PURPOSE, duty=[{"action": "delete"}]))
+    h.land(ROWS)
+    served = h.service.use(h.ask())
+    next(served.body)
+    served.body.close()  # type: ignore[attr-defined]
+    assert h.service.store.get_key("agr-1").wrapped_key is None  # type: ignore[union-attr]
+
+
+def test_an_export_without_a_watermark_is_refused(h: Harness) -> None:
+    class Careless:
+        def decide(self, agreement: Agreement | None, request: UsageRequest) -> GuardDecision:
+            return GuardDecision(True, (), "fine, no mark needed")
+
+    h.service.guard = Careless()
+    h.agree(policy(PURPOSE))
+    h.land(ROWS)
+    with pytest.raises(Conflict, match="always watermarked"):
+        h.service.use(h.ask("export"))
+
+
+def test_watermark_survives_conversion_to_parquet(h: Harness) -> None:
+    import pyarrow.csv as pacsv  # type: ignore[import-untyped]
+    import pyarrow.parquet as pq  # type: ignore[import-untyped]
+
+    h.agree(policy(PURPOSE))
+    h.land(ROWS)
+    exported = h.tmp / "export.csv"
+    exported.write_bytes(b"".join(h.service.use(h.ask("export", reader="bob")).body))
+    converted = h.tmp / "export.parquet"
+    pq.write_table(pacsv.read_csv(exported), converted)
+    found = trace(converted)
+    assert (found.agreement, found.reader, found.marked_rows) == ("agr-1", "bob", 3)

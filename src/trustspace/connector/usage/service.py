@@ -155,8 +155,11 @@ class UsageService:
         return Served(item, entry, body, media)
 
     def _then_destroy(self, body: Iterator[bytes], agreement_id: str) -> Iterator[bytes]:
-        yield from body
-        self._destroy_quietly(agreement_id, "used")
+        # Also when the reader stops early or the stream breaks: the use happened once the log said so.
+        try:
+            yield from body
+        finally:
+            self._destroy_quietly(agreement_id, "used")
 
     def _item(self, ask: UsageAsk) -> ProtectedItem:
         if ask.item_id is not None:
