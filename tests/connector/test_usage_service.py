@@ -292,3 +292,25 @@ def test_watermark_survives_conversion_to_parquet(h: Harness) -> None:
     pq.write_table(pacsv.read_csv(exported), converted)
     found = trace(converted)
     assert (found.agreement, found.reader, found.marked_rows) == ("agr-1", "bob", 3)
+
+
+def test_notify_on_use_tells_the_provider_through_the_ledger(h: Harness) -> None:
+    h.agree(policy(PURPOSE))
+    h.land(ROWS)
+    h.read()
+    pending = [m.body for m in SqlDspStore(h.db).pending_outbox() if m.process_id == "ledger:usage:agr-1"]
+    assert [b["type"] for b in pending] == ["usage-decision"]
+    assert pending[0]["subjects"] == {"participant": "did:web:provider.example", "agreement": "agr-1",
+                                      "product": "tax-data"}
+    assert pending[0]["details"]["purpose"] == "credit assessment" and "alice" not in str(pending[0])
+
+
+def test_data_that_cannot_be_protected_is_not_kept_in_the_clear(h: Harness) -> None:
+    h.agree(policy(PURPOSE))
+    h.land(ROWS)
+    h.service.destroy("agr-1", "terminated")
+    late = h.tmp / "late.csv"
+    late.write_bytes(ROWS)
+    with pytest.raises(Conflict, match="destroyed"):
+        h.parts.landing.land("tr-2", "agr-1", late)
+    assert not late.exists()

@@ -15,13 +15,14 @@ from trustspace.connector.usage import certificate
 from trustspace.connector.usage.crypto import KeyWrapper
 from trustspace.connector.usage.guard import AgreementGuard, UsageGuard
 from trustspace.connector.usage.routes import usage_router
-from trustspace.connector.usage.service import Signer, UsageNotifier, UsageService
+from trustspace.connector.usage.service import LogNotifier, Signer, UsageNotifier, UsageService
 from trustspace.connector.usage.vault import ProtectedStore
 from trustspace.core.clock import Clock
 from trustspace.core.keys import SigningKey
 from trustspace.ledger.statements import EventType, new_statement, sign_statement
 from trustspace.store.db import Database
 from trustspace.store.dsp.records import Agreement, NewOutboxMessage
+from trustspace.store.usage.records import UsageEntry
 from trustspace.store.usage.sql import SqlUsageStore
 from trustspace.web.auth import Authenticator
 
@@ -35,12 +36,39 @@ class ProtectedLanding:
         self.vault = vault
 
     def land(self, transfer_id: str, agreement_id: str, path: Path) -> dict[str, Any]:
-        item = self.vault.protect(agreement_id, transfer_id, path)
+        try:
+            item = self.vault.protect(agreement_id, transfer_id, path)
+        except BaseException:
+            # Data that cannot be protected (its agreement's data destroyed, the store down) is not kept in
+            # the clear either: a pull is fetched again, a push refused.
+            path.unlink(missing_ok=True)
+            raise
         return {"protectedItem": item.id, "sha256": item.sha256, "bytes": item.size}
 
     def landed(self, transfer_id: str) -> dict[str, Any]:
         item = self.vault.store.item_for_transfer(transfer_id)
         return {} if item is None else {"protectedItem": item.id, "sha256": item.sha256, "bytes": item.size}
+
+
+def _lane(agreement_id: str) -> str:
+    return f"{LEDGER_PREFIX}usage:{agreement_id}"
+
+
+def use_message(recorder: EvidenceRecorder) -> Callable[[Agreement, UsageEntry], NewOutboxMessage]:
+    """Notify on use, through the ledger: a signed ``usage-decision`` statement about the agreement."""
+
+    def message(agreement: Agreement, entry: UsageEntry) -> NewOutboxMessage:
+        details: dict[str, str | int | bool] = {"decision": entry.decision, "action": entry.action,
+                                                "entry": entry.id}
+        details.update({k: v for k, v in (("purpose", entry.purpose), ("application", entry.application)) if v})
+        statement = new_statement(EventType.USAGE_DECISION.value, recorder.did, entry.at,
+                                  participant=agreement.provider, agreement=agreement.id,
+                                  product=agreement.asset_id, details=details)
+        body = sign_statement(statement, recorder.key, recorder.verification_method)
+        return NewOutboxMessage("transfer", _lane(agreement.id), recorder.operator_url.rstrip("/") + LEDGER_PATH,
+                                recorder.operator_did, body)
+
+    return message
 
 
 def ledger_message(recorder: EvidenceRecorder) -> Callable[[Agreement | None, dict[str, Any]], NewOutboxMessage]:
@@ -54,7 +82,7 @@ def ledger_message(recorder: EvidenceRecorder) -> Callable[[Agreement | None, di
                                   details={"certificate": str(signed["id"]), "items": len(signed["items"]),
                                            "reason": str(signed["reason"])})
         body = sign_statement(statement, recorder.key, recorder.verification_method)
-        return NewOutboxMessage("transfer", f"{LEDGER_PREFIX}usage:{signed['agreement']}",
+        return NewOutboxMessage("transfer", _lane(str(signed["agreement"])),
                                 recorder.operator_url.rstrip("/") + LEDGER_PATH, recorder.operator_did, body)
 
     return message
@@ -94,6 +122,7 @@ def build_usage(*, db: Database, key: SigningKey, did: str, verification_method:
     vault = ProtectedStore(store, KeyWrapper(key), data_dir / PROTECTED_DIR, clock)
     signer = Signer(key, did, verification_method, None if recorder is None else ledger_message(recorder))
     guard = guard or AgreementGuard(lambda agreement_id: _destroyed(store, agreement_id))
+    notifier = notifier or LogNotifier(store, None if recorder is None else use_message(recorder))
     service = UsageService(store, vault, agreements, guard, signer, clock, notifier)
     return UsageParts(service, ProtectedLanding(vault), sweep_interval)
 

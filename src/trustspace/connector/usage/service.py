@@ -73,19 +73,22 @@ class UsageNotifier(Protocol):
 
 
 class LogNotifier:
-    """The default notify-on-use: a ``notice`` line in the usage log (the provider learns of it only if a
-    richer notifier, e.g. one writing a ledger statement, is injected)."""
+    """The default notify-on-use: a ``notice`` line in the usage log and, with ``ledger``, a signed
+    ``usage-decision`` statement about the agreement queued with it, which the provider finds in the ledger
+    under its agreement (the reader's name stays local)."""
 
-    def __init__(self, store: UsageStore) -> None:
-        self.store = store
+    def __init__(self, store: UsageStore,
+                 ledger: Callable[[Agreement, UsageEntry], NewOutboxMessage] | None = None) -> None:
+        self.store, self.ledger = store, ledger
 
     def notify(self, event: UsageEvent) -> None:
         entry = event.entry
+        outbox = [] if self.ledger is None else [self.ledger(event.agreement, entry)]
         self.store.record(UsageEntry(agreement_id=entry.agreement_id, action="notify", reader=entry.reader,
                                      decision=NOTICE, at=entry.at, purpose=entry.purpose,
                                      application=entry.application, item_id=entry.item_id,
                                      explanation=f"{entry.action} #{entry.id} noticed for the provider "
-                                                 f"{event.agreement.provider}"))
+                                                 f"{event.agreement.provider}"), outbox)
 
 
 @dataclass(frozen=True)

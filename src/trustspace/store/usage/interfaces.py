@@ -54,8 +54,8 @@ class UsageStore(ABC):
         """Run ``decide`` with the agreement's counts and log its entry, atomically (see the module)."""
 
     @abstractmethod
-    def record(self, entry: UsageEntry) -> UsageEntry:
-        """Log an entry that decides nothing (a notification)."""
+    def record(self, entry: UsageEntry, outbox_messages: Sequence[NewOutboxMessage] = ()) -> UsageEntry:
+        """Log an entry that decides nothing (a notification), queueing ``outbox_messages`` with it."""
 
     @abstractmethod
     def usage_log(self, agreement_id: str) -> list[UsageEntry]: ...

@@ -103,11 +103,12 @@ class SqlUsageStore(UsageStore):
             session.flush()
             return mapping.entry(row)
 
-    def record(self, entry: UsageEntry) -> UsageEntry:
+    def record(self, entry: UsageEntry, outbox_messages: Sequence[NewOutboxMessage] = ()) -> UsageEntry:
         with self._db.transaction() as session:
             row = mapping.entry_row(entry)
             session.add(row)
             session.flush()
+            _queue(session, outbox_messages, entry.at)
             return mapping.entry(row)
 
     def usage_log(self, agreement_id: str) -> list[UsageEntry]:
@@ -132,9 +133,7 @@ class SqlUsageStore(UsageStore):
             key.destroyed_at = key.destroyed_at or at
             session.add(DestructionCertificateRow(id=certificate.id, agreement_id=agreement_id,
                                                   certificate=certificate.certificate, issued_at=at))
-            if outbox_messages:
-                now = at
-                outbox.queue(session.connection(), [outbox.outbox_values(m, now) for m in outbox_messages])
+            _queue(session, outbox_messages, at)
             return [mapping.item(row) for row in rows]
 
     def certificates(self, agreement_id: str) -> list[StoredCertificate]:
@@ -147,6 +146,12 @@ class SqlUsageStore(UsageStore):
         query = select(UsageKeyRow.agreement_id).where(UsageKeyRow.wrapped_key.is_not(None))
         with self._db.reading() as session:
             return list(session.scalars(query.order_by(UsageKeyRow.agreement_id)).all())
+
+
+def _queue(session: Session, messages: Sequence[NewOutboxMessage], at: datetime) -> None:
+    """Outbox rows (ledger statements) in the session's transaction: committed with what they describe."""
+    if messages:
+        outbox.queue(session.connection(), [outbox.outbox_values(m, at) for m in messages])
 
 
 def _counts(session: Session, agreement_id: str) -> UsageCounts:
