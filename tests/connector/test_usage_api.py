@@ -6,10 +6,12 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
+import time
 from collections.abc import Iterator
 from contextlib import ExitStack
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -80,9 +82,25 @@ def test_received_data_is_protected_and_read_through_the_usage_api(protected_spa
     signed = consumer.ok("POST", "/v1/usage/terminate", json={"agreementId": agreement_id})
     certificate.verify(signed)
     assert len(signed["items"]) == 2 and not list((consumer.data_dir / "protected").glob("*.sealed"))
+    logged = in_ledger(protected_space, agreement_id, "destruction-certificate")
+    assert logged["payloadDigest"] == certificate.digest(signed) and logged["submitter"] == signed["issuer"]
+    assert in_ledger(protected_space, agreement_id, "usage-decision")["details"]["purpose"] == "credit assessment"
     denied = consumer.manage("POST", "/v1/usage/read", json={"agreementId": agreement_id, **READ})
     assert denied.status_code == 403 and denied.headers["content-type"].startswith("application/problem+json")
     assert denied.json()["field"] == "agreementId" and "destroyed" in denied.json()["detail"]
+
+
+def in_ledger(space: LiveSpace, agreement_id: str, kind: str, timeout: float = 30) -> dict[str, Any]:
+    """The statement of type ``kind`` about the agreement, once the operator has logged it."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = space.admin("GET", "/v1/ledger/entries", params={"agreement": agreement_id})
+        assert found.status_code == 200, found.text
+        entries = [e["entry"] for e in found.json()["entries"] if e["entry"]["type"] == kind]
+        if entries:
+            return entries[-1]  # type: ignore[no-any-return]
+        time.sleep(0.2)
+    raise AssertionError(f"no {kind} statement about {agreement_id} in the ledger")
 
 
 def test_usage_api_errors_name_the_field(protected_space: LiveSpace) -> None:
