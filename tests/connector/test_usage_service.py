@@ -314,3 +314,18 @@ def test_data_that_cannot_be_protected_is_not_kept_in_the_clear(h: Harness) -> N
     with pytest.raises(Conflict, match="destroyed"):
         h.parts.landing.land("tr-2", "agr-1", late)
     assert not late.exists()
+
+
+def test_the_background_sweep_destroys_what_expired(h: Harness) -> None:
+    h.agree(policy(PURPOSE, {"leftOperand": "dateTime", "operator": "lt", "rightOperand": "2026-06-01T12:00:00Z"}))
+    h.land(ROWS)
+    h.parts.sweep_interval = 0.01
+    h.parts.start()
+    try:
+        for _ in range(500):
+            if h.service.store.certificates("agr-1"):
+                break
+            __import__("time").sleep(0.01)
+    finally:
+        h.parts.stop()
+    assert h.service.store.certificates("agr-1")[0].certificate["reason"] == "expired"

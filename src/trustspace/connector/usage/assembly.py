@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -27,6 +28,8 @@ from trustspace.store.usage.sql import SqlUsageStore
 from trustspace.web.auth import Authenticator
 
 PROTECTED_DIR = "protected"
+
+log = logging.getLogger("trustspace.connector.usage")
 
 
 class ProtectedLanding:
@@ -111,7 +114,11 @@ class UsageParts:
 
     def _run(self) -> None:
         while not self._stop.wait(self.sweep_interval):
-            self.service.sweep()
+            try:
+                self.service.sweep()
+            except Exception:
+                # A database that is away now may be back at the next round; the sweep must outlive it.
+                log.exception("the sweep for expired agreements failed")
 
 
 def build_usage(*, db: Database, key: SigningKey, did: str, verification_method: str, data_dir: Path,
