@@ -1,0 +1,133 @@
+"""A decision in words, English or Chinese: the outcome, then each rule, constraint, actual and expected value.
+
+Rendering happens only when asked (the decision keeps its findings as data), so deciding stays fast.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from trustspace.policy.model import Constraint, Duty, LogicalConstraint, Permission, Prohibition
+from trustspace.policy.request import DutyState
+from trustspace.policy.vocabulary import ACTIONS, LEFT_OPERANDS, SYMBOL, SYMBOL_ZH
+
+if TYPE_CHECKING:
+    from trustspace.policy.decide import Decision, Finding
+
+_OUTCOME = {"permit": ("permit", "允许"), "permit-with-obligations": ("permit with obligations", "有条件允许"),
+            "deny": ("deny", "拒绝"), "not-applicable": ("not applicable, so deny", "默认拒绝")}
+_KIND = {Permission: ("permission", "许可"), Prohibition: ("prohibition", "禁止"), Duty: ("duty", "义务")}
+_PREMISE = {"action": ("action", "操作行为"), "target": ("target", "数据产品"), "assignee": ("assignee", "被授权方")}
+_LOGIC = {"and": ("all of", "全部满足"), "or": ("at least one of", "至少满足一项"), "xone": ("exactly one of",
+          "恰好满足一项"), "andSequence": ("all of, in order", "依次全部满足")}
+_STATE = {DutyState.PENDING: ("to run first", "须先执行"), DutyState.FULFILLED: ("fulfilled", "已履行"),
+          DutyState.VIOLATED: ("violated", "已违反")}
+_UNSTATED = ("not stated", "未提供")
+
+
+def _minutes(value: int) -> str:
+    return f"{value // 60:02d}:{value % 60:02d}"
+
+
+def show(value: Any, zh: bool = False) -> str:
+    """One value as a person reads it: times in UTC, sets sorted, windows as HH:MM-HH:MM."""
+    if value is None:
+        return _UNSTATED[zh]
+    if isinstance(value, datetime):
+        return value.strftime("%Y-%m-%dT%H:%M:%SZ")
+    if isinstance(value, frozenset | set):
+        return "[" + ", ".join(sorted(show(v, zh) for v in value)) + "]"
+    if isinstance(value, tuple):
+        if len(value) == 2 and all(isinstance(v, int) for v in value):
+            return f"{_minutes(value[0])}-{_minutes(value[1])}"
+        if len(value) == 2 and all(isinstance(v, datetime) for v in value):
+            return f"{show(value[0])}/{show(value[1])}"
+        return "[" + ", ".join(show(v, zh) for v in value) + "]"
+    if isinstance(value, Decimal):
+        return format(value, "f")
+    return str(value)
+
+
+def _actual(c: Constraint, value: Any, zh: bool) -> str:
+    if value is None:
+        return _UNSTATED[zh]
+    if c.left == "timeWindow" and isinstance(value, datetime):
+        return value.strftime("%H:%M")
+    if c.left == "count":
+        return f"第 {value} 次使用" if zh else f"use number {value}"
+    if c.left == "dataSize":
+        return f"{value} 字节" if zh else f"{value} bytes"
+    return show(value, zh)
+
+
+def _expected(c: Constraint, zh: bool) -> str:
+    symbol = (SYMBOL_ZH if zh else SYMBOL)[c.operator]
+    value = c.value
+    if c.left == "dataSize" and c.unit:
+        return f"{symbol} {show(c.written, zh)} {c.unit}"
+    unit = f" / {c.unit}" if c.left == "frequency" and c.unit else (f" {c.unit}" if c.unit else "")
+    return f"{symbol} {show(value, zh)}{unit}"
+
+
+def _rule_name(rule: Any, zh: bool) -> str:
+    if rule is None:
+        return "策略义务" if zh else "policy obligation"
+    kind = _KIND.get(type(rule), ("rule", "规则"))[zh]
+    action = rule.action.name if rule.action else "*"
+    name = ACTIONS[action].zh if zh and action in ACTIONS else action
+    return f"{kind} {rule.pointer or '/'} ({name})" if not zh else f"{kind} {rule.pointer or '/'}（{name}）"
+
+
+def _mark(ok: bool, zh: bool) -> str:
+    return ("满足" if ok else "不满足") if zh else ("satisfied" if ok else "NOT satisfied")
+
+
+def _line(finding: Finding, decision: Decision, zh: bool) -> str:
+    rule, node, ok, actual = finding
+    head = _rule_name(rule, zh)
+    sep = "：" if zh else ": "
+    if isinstance(node, str):
+        what = _PREMISE[node][zh]
+        expected: Any = getattr(rule.action, "name", "*") if node == "action" else getattr(getattr(
+            rule, node), "uid", "*")
+        return _sentence(head, sep, what, show(actual, zh), f"= {expected}" if node != "action" else
+                         (f"包含于 {expected}" if zh else f"within {expected}"), ok, zh)
+    if isinstance(node, Constraint):
+        term = LEFT_OPERANDS[node.left]
+        return _sentence(head, sep, f"{term.zh if zh else term.en} {node.pointer}", _actual(node, actual, zh),
+                         _expected(node, zh), ok, zh)
+    if isinstance(node, LogicalConstraint):
+        return f"{head}{sep}{node.pointer} {_LOGIC[node.logic.value][zh]} — {_mark(ok, zh)}"
+    assert isinstance(node, Duty)
+    action = node.action.name if node.action else "*"
+    name = ACTIONS[action].zh if zh and action in ACTIONS else action
+    duty = "义务" if zh else "duty"
+    return f"{head}{sep}{duty} {node.pointer} {name} — {_STATE[actual][zh]}"
+
+
+def _sentence(head: str, sep: str, what: str, actual: str, expected: str, ok: bool, zh: bool) -> str:
+    if zh:
+        return f"{head}{sep}{what}，实际值 {actual}，期望值 {expected} —— {_mark(ok, zh)}"
+    return f"{head}{sep}{what}, actual {actual}, expected {expected} — {_mark(ok, zh)}"
+
+
+def summary(decision: Decision, zh: bool = False) -> str:
+    outcome = _OUTCOME[decision.outcome.value][zh]
+    request = decision.request
+    action = ACTIONS[request.action].zh if zh and request.action in ACTIONS else request.action
+    who = request.assignee or _UNSTATED[zh]
+    if zh:
+        line = f"决定：{outcome}（{who} 请求 {action} {request.target or '数据产品'}）"
+    else:
+        line = f"decision: {outcome} ({who} asks to {action} {request.target or 'the data'}): {decision.reason}"
+    if decision.obligations:
+        steps = ", ".join(d.action.name for d in decision.obligations if d.action)
+        line += f"；须先依次执行：{steps}" if zh else f"; run first, in this order: {steps}"
+    return line
+
+
+def explain(decision: Decision, language: str = "en") -> list[str]:
+    zh = language.lower().startswith("zh")
+    return [summary(decision, zh), *(_line(f, decision, zh) for f in decision.findings)]

@@ -1,0 +1,153 @@
+"""The ODRL 2.2 information model as frozen dataclasses: policies, rules, duties, constraints, refinements.
+
+Every node remembers the JSON pointer it was read from, so a refusal or an explanation can name the field.
+Constraints are compiled to a closure when they are built (``compile.py``): the decision point never
+interprets the policy text again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any, Union
+
+from trustspace.policy.vocabulary import Operator
+
+if TYPE_CHECKING:
+    from trustspace.policy.request import Context
+
+
+class PolicyType(StrEnum):
+    SET = "Set"
+    OFFER = "Offer"
+    AGREEMENT = "Agreement"
+
+
+class Conflict(StrEnum):
+    """ODRL 2.2 §2.7.1: what wins when a permission and a prohibition both apply."""
+
+    PERM = "perm"
+    PROHIBIT = "prohibit"
+    INVALID = "invalid"
+
+
+class Logic(StrEnum):
+    AND = "and"
+    OR = "or"
+    XONE = "xone"
+    AND_SEQUENCE = "andSequence"
+
+
+Check = Callable[["Context"], tuple[bool, Any]]
+
+
+@dataclass(frozen=True)
+class Constraint:
+    """``leftOperand operator rightOperand`` (with an optional ``unit``); ``value`` is the parsed right operand."""
+
+    left: str
+    operator: Operator
+    value: Any
+    written: Any
+    pointer: str
+    unit: str | None = None
+    uid: str | None = None
+    check: Check = field(init=False, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        from trustspace.policy.compile import compile_constraint
+
+        object.__setattr__(self, "check", compile_constraint(self))
+
+
+@dataclass(frozen=True)
+class LogicalConstraint:
+    logic: Logic
+    constraints: tuple[AnyConstraint, ...]
+    pointer: str
+    uid: str | None = None
+
+
+AnyConstraint = Union[Constraint, LogicalConstraint]  # noqa: UP007 - a runtime alias, read before 3.12
+
+
+@dataclass(frozen=True)
+class Action:
+    name: str
+    refinements: tuple[AnyConstraint, ...] = ()
+    pointer: str = ""
+
+
+@dataclass(frozen=True)
+class Party:
+    """An assignee or assigner; a ``PartyCollection`` matches its members (``Context.part_of``)."""
+
+    uid: str
+    collection: bool = False
+    refinements: tuple[AnyConstraint, ...] = ()
+
+
+@dataclass(frozen=True)
+class Asset:
+    """A target; an ``AssetCollection`` matches the assets that are part of it."""
+
+    uid: str
+    collection: bool = False
+    refinements: tuple[AnyConstraint, ...] = ()
+
+
+@dataclass(frozen=True)
+class Duty:
+    """A duty of a permission, an obligation of the policy, a consequence or a remedy."""
+
+    action: Action | None
+    pointer: str
+    uid: str | None = None
+    target: Asset | None = None
+    assignee: Party | None = None
+    assigner: Party | None = None
+    constraints: tuple[AnyConstraint, ...] = ()
+    consequences: tuple[Duty, ...] = ()
+
+
+@dataclass(frozen=True)
+class Permission:
+    action: Action | None
+    pointer: str
+    uid: str | None = None
+    target: Asset | None = None
+    assignee: Party | None = None
+    assigner: Party | None = None
+    constraints: tuple[AnyConstraint, ...] = ()
+    duties: tuple[Duty, ...] = ()
+
+
+@dataclass(frozen=True)
+class Prohibition:
+    action: Action | None
+    pointer: str
+    uid: str | None = None
+    target: Asset | None = None
+    assignee: Party | None = None
+    assigner: Party | None = None
+    constraints: tuple[AnyConstraint, ...] = ()
+    remedies: tuple[Duty, ...] = ()
+
+
+Rule = Union[Permission, Prohibition, Duty]  # noqa: UP007
+
+
+@dataclass(frozen=True)
+class Policy:
+    uid: str | None
+    type: PolicyType = PolicyType.SET
+    permissions: tuple[Permission, ...] = ()
+    prohibitions: tuple[Prohibition, ...] = ()
+    obligations: tuple[Duty, ...] = ()
+    # ODRL 2.2 (Information Model §2.7.1) makes invalid the strategy when a policy names none.
+    conflict: Conflict = Conflict.INVALID
+    profiles: tuple[str, ...] = ()
+    assigner: Party | None = None
+    assignee: Party | None = None
+    target: Asset | None = None
