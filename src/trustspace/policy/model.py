@@ -25,7 +25,7 @@ class PolicyType(StrEnum):
 
 
 class Conflict(StrEnum):
-    """ODRL 2.2 §2.7.1: what wins when a permission and a prohibition both apply."""
+    """ODRL 2.2 §2.10: what wins when a permission and a prohibition both apply."""
 
     PERM = "perm"
     PROHIBIT = "prohibit"
@@ -145,7 +145,7 @@ class Policy:
     permissions: tuple[Permission, ...] = ()
     prohibitions: tuple[Prohibition, ...] = ()
     obligations: tuple[Duty, ...] = ()
-    # ODRL 2.2 (Information Model §2.7.1) makes invalid the strategy when a policy names none.
+    # ODRL 2.2 §2.10: "If the conflict property is not explicitly set, the default of invalid will be used."
     conflict: Conflict = Conflict.INVALID
     profiles: tuple[str, ...] = ()
     assigner: Party | None = None

@@ -2,7 +2,7 @@
 
 Keys are the compact ODRL terms of the DSP context (``permission``, ``leftOperand``...; ``odrl:``-prefixed keys
 are read too). Names may be bare, prefixed or full IRIs (``vocabulary.split_name``). Policy-level assigner,
-assignee and target apply to every rule that does not name its own (ODRL 2.2 §2.6 "Policy rule composition").
+assignee and target apply to every rule that does not name its own (ODRL 2.2 policy rule composition).
 """
 
 from __future__ import annotations
@@ -208,7 +208,7 @@ class _Reader:
         node = _object(node, pointer, kind)
         fields = self.common(node, pointer)
         if fields["action"] is None:
-            # ODRL 2.2 §2.4: "A Rule MUST have one action property"
+            # ODRL 2.2 §2.6: "A Rule MUST have one action property value of type Action"
             raise PolicyInvalid("rule-without-action", f"{pointer}/action", f"a {kind} must name its action")
         return fields
 

@@ -74,6 +74,10 @@ class Request:
     target: str | None = None
     context: Context = field(default_factory=Context)
 
+    def __post_init__(self) -> None:
+        # "odrl:read", "tc609:download" and the full IRIs name the same actions as the bare words
+        object.__setattr__(self, "action", action_name(self.action))
+
 
 def action_name(text: str) -> str:
     name = split_name(text)[1]
