@@ -123,3 +123,4 @@ def compile_constraint(constraint: Constraint) -> Check:
         return test(actual, ctx), actual
 
     return check
+

@@ -1,14 +1,14 @@
 """The decision point (TC609-6-2025-15 §7.1.2.3): permit, permit with obligations, deny, or not applicable.
 
 Not applicable is a deny: no rule of the policy covers the request. Every premise and constraint checked is
-kept as a finding, so the decision explains itself (``explain.py``) in English and Chinese.
+kept (as the values a compiled rule recorded, or as findings), so the decision explains itself
+(``explain.py``) in English and Chinese; the findings are put together only when asked for.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
+from typing import Any, NamedTuple
 
 from trustspace.policy.model import (
     AnyConstraint,
@@ -34,33 +34,63 @@ class Outcome(StrEnum):
     NOT_APPLICABLE = "not-applicable"
 
 
-# (rule, what was checked, satisfied, actual value): what is "a Constraint", "a LogicalConstraint", a Duty,
+# (rule, what was checked, satisfied, actual value): what is a Constraint, a LogicalConstraint, a Duty,
 # or one of the premises "action", "target", "assignee".
 Finding = tuple[Any, Any, bool, Any]
 
 
-@dataclass(frozen=True, slots=True)
-class RuleResult:
+class RuleResult(NamedTuple):
     rule: Permission | Prohibition
     action: bool
     target: bool | None
     assignee: bool | None
     active: bool
+    # a compiled rule's (satisfied, actual) pairs in its layout's order, else the findings themselves
+    values: tuple[Any, ...] = ()
+    duties: tuple[Finding, ...] = ()
+
+    def findings(self, request: Request) -> list[Finding]:
+        rule = self.rule
+        if rule.program is None:
+            return [*self.values, *self.duties]
+        found: list[Finding] = [(rule, "action", self.action, request.action)]
+        if self.target is not None:
+            found.append((rule, "target", self.target, request.target))
+        if self.assignee is not None:
+            found.append((rule, "assignee", self.assignee, request.assignee))
+        values = self.values
+        found.extend((rule, node, values[2 * i], values[2 * i + 1]) for i, node in enumerate(rule.program[1])
+                     if 2 * i < len(values))
+        found.extend(self.duties)
+        return found
 
 
-@dataclass(frozen=True, slots=True)
-class Decision:
+class Decision(NamedTuple):
     outcome: Outcome
     request: Request
     rule: Permission | Prohibition | None
     obligations: tuple[Duty, ...]
-    findings: tuple[Finding, ...]
-    results: tuple[RuleResult, ...]
+    # RuleResults; or, from a compiled policy, the rules' raw records with the rules beside them
+    raw: tuple[Any, ...]
     reason: str
+    policy_duties: tuple[Finding, ...] = ()
+    rules: tuple[Permission | Prohibition, ...] | None = None
 
     @property
     def allowed(self) -> bool:
-        return self.outcome in (Outcome.PERMIT, Outcome.PERMIT_WITH_OBLIGATIONS)
+        return self.outcome is Outcome.PERMIT or self.outcome is Outcome.PERMIT_WITH_OBLIGATIONS
+
+    @property
+    def results(self) -> tuple[RuleResult, ...]:
+        if self.rules is None:
+            return self.raw
+        return tuple(RuleResult(rule, x[1], x[2], x[3], x[0], x[4]) for rule, x in zip(self.rules, self.raw,
+                                                                                          strict=True))
+
+    @property
+    def findings(self) -> tuple[Finding, ...]:
+        found = [f for result in self.results for f in result.findings(self.request)]
+        return (*found, *self.policy_duties)
 
     def explain(self, language: str = "en") -> list[str]:
         from trustspace.policy.explain import explain
@@ -102,8 +132,10 @@ def _member(wanted: Asset | Party | None, asked: str | None, ctx: Context) -> bo
         _constraint(r, ctx, wanted, []) for r in wanted.refinements)
 
 
-def _premises(rule: Permission | Prohibition, request: Request, findings: list[Finding]) -> RuleResult:
+def _general(rule: Permission | Prohibition, request: Request) -> RuleResult:
+    """The rule read node by node: what a compiled rule does, for the rules compile_rule leaves alone."""
     ctx = request.context
+    findings: list[Finding] = []
     action = rule.action is None or (includes(rule.action.name, request.action)
                                      and _all(rule.action.refinements, ctx, rule, findings))
     target = _member(rule.target, request.target, ctx)
@@ -113,13 +145,23 @@ def _premises(rule: Permission | Prohibition, request: Request, findings: list[F
         findings.append((rule, "target", target, request.target))
     if assignee is not None:
         findings.append((rule, "assignee", assignee, request.assignee))
-    matched = action and target is not False and assignee is not False
-    return RuleResult(rule, action, target, assignee, matched)
+    active = action and target is not False and assignee is not False
+    if active:
+        active = _all(rule.constraints, ctx, rule, findings)
+    return RuleResult(rule, action, target, assignee, active, tuple(findings))
 
 
-def _duties(duties: tuple[Duty, ...], rule: Any, ctx: Context, findings: list[Finding],
-            due: list[Duty]) -> bool:
+def _rule(rule: Permission | Prohibition, request: Request) -> RuleResult:
+    program = rule.program
+    if program is None:
+        return _general(rule, request)
+    active, action, target, assignee, values = program[0](request, request.context)
+    return RuleResult(rule, action, target, assignee, active, values)
+
+
+def _duties(duties: tuple[Duty, ...], rule: Any, ctx: Context, due: list[Duty]) -> tuple[bool, list[Finding]]:
     """Collect the duties still to run; False when one is violated with no consequence to make up for it."""
+    findings: list[Finding] = []
     for duty in duties:
         if duty.constraints and not _all(duty.constraints, ctx, duty, []):
             continue  # not due yet
@@ -129,66 +171,63 @@ def _duties(duties: tuple[Duty, ...], rule: Any, ctx: Context, findings: list[Fi
             due.append(duty)
         elif state is DutyState.VIOLATED:
             if not duty.consequences:
-                return False
+                return False, findings
             due.extend(duty.consequences)
-    return True
-
-
-def _rule(rule: Permission | Prohibition, request: Request, findings: list[Finding]) -> RuleResult:
-    result = _premises(rule, request, findings)
-    if not result.active:
-        return result
-    active = _all(rule.constraints, request.context, rule, findings)
-    return result if active else RuleResult(rule, result.action, result.target, result.assignee, False)
+    return True, findings
 
 
 def evaluate(policy: Policy, request: Request) -> Decision:
-    findings: list[Finding] = []
+    run = policy.program
+    if run is not None:
+        decision: Decision = run(request)
+        return decision
     results: list[RuleResult] = []
     granted: list[tuple[Permission, list[Duty]]] = []
     matched = False
     for permission in policy.permissions:
-        result = _rule(permission, request, findings)
+        result = _rule(permission, request)
         matched = matched or (result.action and result.target is not False and result.assignee is not False)
         due: list[Duty] = []
-        if result.active and not _duties(permission.duties, permission, request.context, findings, due):
-            result = RuleResult(permission, result.action, result.target, result.assignee, False)
+        if result.active and permission.duties:
+            kept, found = _duties(permission.duties, permission, request.context, due)
+            result = result._replace(active=kept, duties=tuple(found))
         results.append(result)
         if result.active:
             granted.append((permission, due))
-    denied: list[Prohibition] = []
+    denied: Prohibition | None = None
     for prohibition in policy.prohibitions:
-        result = _rule(prohibition, request, findings)
+        result = _rule(prohibition, request)
         results.append(result)
-        if result.active:
-            denied.append(prohibition)
-    return _combine(policy, request, granted, denied, matched, findings, results)
+        if result.active and denied is None:
+            denied = prohibition
+    return _combine(policy, request, granted, denied, matched, tuple(results))
 
 
 def _combine(policy: Policy, request: Request, granted: list[tuple[Permission, list[Duty]]],
-             denied: list[Prohibition], matched: bool, findings: list[Finding], results: list[RuleResult]) -> Decision:
-    def decide(outcome: Outcome, rule: Any, reason: str, due: tuple[Duty, ...] = ()) -> Decision:
-        return Decision(outcome, request, rule, due, tuple(findings), tuple(results), reason)
-
-    if granted and denied:
-        if policy.conflict is Conflict.PERM:
-            denied = []
-        elif policy.conflict is Conflict.PROHIBIT:
-            return decide(Outcome.DENY, denied[0], "prohibited (prohibitions win: conflict prohibit)")
-        else:
-            return decide(Outcome.DENY, denied[0], "void: a permission and a prohibition both apply "
-                                                   "(conflict invalid)")
-    if denied:
-        return decide(Outcome.DENY, denied[0], "prohibited")
+             denied: Prohibition | None, matched: bool, results: tuple[RuleResult, ...]) -> Decision:
+    if denied is not None:
+        if not granted:
+            return Decision(Outcome.DENY, request, denied, (), results, "prohibited")
+        if policy.conflict is Conflict.PROHIBIT:
+            return Decision(Outcome.DENY, request, denied, (), results,
+                            "prohibited (prohibitions win: conflict prohibit)")
+        if policy.conflict is Conflict.INVALID:
+            return Decision(Outcome.DENY, request, denied, (), results,
+                            "void: a permission and a prohibition both apply (conflict invalid)")
     if not granted:
         if matched:
-            return decide(Outcome.DENY, None, "constraints not satisfied")
-        return decide(Outcome.NOT_APPLICABLE, None, "no rule covers the request")
-    permission, due = min(granted, key=lambda pair: len(pair[1]))
-    obligations: list[Duty] = list(due)
-    if not _duties(policy.obligations, None, request.context, findings, obligations):
-        return decide(Outcome.DENY, permission, "an obligation of the policy was violated")
+            return Decision(Outcome.DENY, request, None, (), results, "constraints not satisfied")
+        return Decision(Outcome.NOT_APPLICABLE, request, None, (), results, "no rule covers the request")
+    # the permission with the least left to run first
+    permission, due = granted[0] if not granted[0][1] else min(granted, key=lambda pair: len(pair[1]))
+    if not policy.obligations and not due:
+        return Decision(Outcome.PERMIT, request, permission, (), results, "permitted")
+    obligations = list(due)
+    kept, found = _duties(policy.obligations, None, request.context, obligations)
+    if not kept:
+        return Decision(Outcome.DENY, request, permission, (), results, "an obligation of the policy was violated",
+                        tuple(found))
     if obligations:
-        return decide(Outcome.PERMIT_WITH_OBLIGATIONS, permission, "permitted once the obligations have run",
-                      tuple(obligations))
-    return decide(Outcome.PERMIT, permission, "permitted")
+        return Decision(Outcome.PERMIT_WITH_OBLIGATIONS, request, permission, tuple(obligations), results,
+                        "permitted once the obligations have run", tuple(found))
+    return Decision(Outcome.PERMIT, request, permission, (), results, "permitted", tuple(found))

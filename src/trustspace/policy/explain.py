@@ -62,7 +62,7 @@ def _actual(c: Constraint, value: Any, zh: bool) -> str:
     return show(value, zh)
 
 
-def _expected(c: Constraint, zh: bool) -> str:
+def expected(c: Constraint, zh: bool) -> str:
     symbol = (SYMBOL_ZH if zh else SYMBOL)[c.operator]
     value = c.value
     if c.left == "dataSize" and c.unit:
@@ -84,9 +84,11 @@ def _mark(ok: bool, zh: bool) -> str:
     return ("满足" if ok else "不满足") if zh else ("satisfied" if ok else "NOT satisfied")
 
 
-def _line(finding: Finding, decision: Decision, zh: bool) -> str:
+def _line(finding: Finding, names: dict[int, str], zh: bool) -> str:
     rule, node, ok, actual = finding
-    head = _rule_name(rule, zh)
+    head = names.get(id(rule))
+    if head is None:
+        head = names[id(rule)] = _rule_name(rule, zh)
     sep = "：" if zh else ": "
     if isinstance(node, str):
         what = _PREMISE[node][zh]
@@ -97,7 +99,7 @@ def _line(finding: Finding, decision: Decision, zh: bool) -> str:
     if isinstance(node, Constraint):
         term = LEFT_OPERANDS[node.left]
         return _sentence(head, sep, f"{term.zh if zh else term.en} {node.pointer}", _actual(node, actual, zh),
-                         _expected(node, zh), ok, zh)
+                         node.expected[zh], ok, zh)
     if isinstance(node, LogicalConstraint):
         return f"{head}{sep}{node.pointer} {_LOGIC[node.logic.value][zh]} — {_mark(ok, zh)}"
     assert isinstance(node, Duty)
@@ -130,4 +132,5 @@ def summary(decision: Decision, zh: bool = False) -> str:
 
 def explain(decision: Decision, language: str = "en") -> list[str]:
     zh = language.lower().startswith("zh")
-    return [summary(decision, zh), *(_line(f, decision, zh) for f in decision.findings)]
+    names: dict[int, str] = {}
+    return [summary(decision, zh), *(_line(f, names, zh) for f in decision.findings)]

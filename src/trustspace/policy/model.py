@@ -40,6 +40,14 @@ class Logic(StrEnum):
 
 
 Check = Callable[["Context"], tuple[bool, Any]]
+# A rule compiled whole (compile.compile_rule): run(request, context) and the layout of its recorded values.
+Program = tuple[Callable[..., tuple[bool, bool, "bool | None", "bool | None", tuple[Any, ...]]], tuple[Any, ...]]
+
+
+def _compile(rule: Any) -> None:
+    from trustspace.policy.codegen import compile_rule
+
+    object.__setattr__(rule, "program", compile_rule(rule))
 
 
 @dataclass(frozen=True)
@@ -54,11 +62,15 @@ class Constraint:
     unit: str | None = None
     uid: str | None = None
     check: Check = field(init=False, compare=False, repr=False)
+    # the expected value as the explanation shows it, in English and Chinese, written once
+    expected: tuple[str, str] = field(init=False, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         from trustspace.policy.compile import compile_constraint
+        from trustspace.policy.explain import expected
 
         object.__setattr__(self, "check", compile_constraint(self))
+        object.__setattr__(self, "expected", (expected(self, False), expected(self, True)))
 
 
 @dataclass(frozen=True)
@@ -121,6 +133,10 @@ class Permission:
     assigner: Party | None = None
     constraints: tuple[AnyConstraint, ...] = ()
     duties: tuple[Duty, ...] = ()
+    program: Program | None = field(init=False, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        _compile(self)
 
 
 @dataclass(frozen=True)
@@ -133,6 +149,10 @@ class Prohibition:
     assigner: Party | None = None
     constraints: tuple[AnyConstraint, ...] = ()
     remedies: tuple[Duty, ...] = ()
+    program: Program | None = field(init=False, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        _compile(self)
 
 
 Rule = Union[Permission, Prohibition, Duty]  # noqa: UP007
@@ -151,3 +171,10 @@ class Policy:
     assigner: Party | None = None
     assignee: Party | None = None
     target: Asset | None = None
+    program: Callable[..., Any] | None = field(init=False, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        from trustspace.policy.codegen import compile_policy
+        from trustspace.policy.decide import Decision, Outcome
+
+        object.__setattr__(self, "program", compile_policy(self, Decision, Outcome))
