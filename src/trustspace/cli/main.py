@@ -12,6 +12,7 @@ from trustspace import __version__
 from trustspace.cli.credential import credential_app
 from trustspace.cli.ledger import ledger_app
 from trustspace.cli.output import console, emit_json, friendly_errors
+from trustspace.cli.policy import policy_app
 from trustspace.cli.services import Json, connector_app, operator_app
 from trustspace.client.http import KeyClient
 
@@ -21,6 +22,7 @@ app.add_typer(operator_app, name="operator")
 app.add_typer(connector_app, name="connector")
 app.add_typer(ledger_app, name="ledger")
 app.add_typer(credential_app, name="credential")
+app.add_typer(policy_app, name="policy")
 
 
 @app.command()

@@ -25,6 +25,13 @@ _LOGIC = {"and": ("all of", "全部满足"), "or": ("at least one of", "至少�
 _STATE = {DutyState.PENDING: ("to run first", "须先执行"), DutyState.FULFILLED: ("fulfilled", "已履行"),
           DutyState.VIOLATED: ("violated", "已违反")}
 _UNSTATED = ("not stated", "未提供")
+_REASONS_ZH = {"prohibited": "有禁止规则适用", "constraints not satisfied": "约束条件未满足",
+               "no rule covers the request": "没有规则涵盖该请求", "permitted": "许可适用",
+               "permitted once the obligations have run": "义务执行后许可",
+               "an obligation of the policy was violated": "策略义务已被违反",
+               "prohibited (prohibitions win: conflict prohibit)": "禁止优先（冲突策略 prohibit）",
+               "void: a permission and a prohibition both apply (conflict invalid)":
+                   "策略无效：许可与禁止同时适用（冲突策略 invalid）"}
 
 
 def _minutes(value: int) -> str:
@@ -121,7 +128,8 @@ def summary(decision: Decision, zh: bool = False) -> str:
     action = ACTIONS[request.action].zh if zh and request.action in ACTIONS else request.action
     who = request.assignee or _UNSTATED[zh]
     if zh:
-        line = f"决定：{outcome}（{who} 请求 {action} {request.target or '数据产品'}）"
+        reason = _REASONS_ZH.get(decision.reason, decision.reason)
+        line = f"决定：{outcome}（{who} 请求 {action} {request.target or '数据产品'}）：{reason}"
     else:
         line = f"decision: {outcome} ({who} asks to {action} {request.target or 'the data'}): {decision.reason}"
     if decision.obligations:
