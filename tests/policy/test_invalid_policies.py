@@ -146,3 +146,16 @@ def test_a_refusal_is_an_rfc9457_problem_naming_the_rule_and_the_field() -> None
     assert body["type"].endswith(":policy-invalid")
     assert body["field"] == "/permission/0/constraint/1/or/1/rightOperand"
     assert body["detail"].startswith("wrong-value-type at /permission/0/constraint/1/or/1/rightOperand")
+
+
+def test_refuses_logical_constraints_nested_beyond_the_limit() -> None:
+    node: dict[str, Any] = constraint("count", "lteq", 3)
+    for _ in range(40):
+        node = {"and": [node]}
+    assert _refused(_one(node)).rule == "malformed-constraint"
+
+
+@pytest.mark.parametrize("party", [{"@type": "PartyCollection"}, 42, ""])
+def test_refuses_a_party_that_names_nobody(party: Any) -> None:
+    error = _refused(_one(assignee=party))
+    assert (error.rule, error.pointer) == ("malformed-policy", "/permission/0/assignee")

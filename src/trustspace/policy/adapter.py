@@ -10,6 +10,7 @@ first (the old interface cannot carry them, TC609-6-2025-15 §7.1.2.4 b) are all
 from __future__ import annotations
 
 import json
+import threading
 from collections import OrderedDict
 from typing import Any
 
@@ -28,20 +29,23 @@ class OdrlPolicyDecisionPoint:
     def __init__(self, action: str = "read") -> None:
         self.action = action
         self._cache: OrderedDict[str, Policy | PolicyInvalid] = OrderedDict()
+        self._lock = threading.Lock()  # the connector decides from several worker threads
 
     def _policy(self, document: dict[str, Any]) -> Policy:
         key = json.dumps(document, sort_keys=True, default=str)
-        found = self._cache.get(key)
+        with self._lock:
+            found = self._cache.get(key)
+            if found is not None:
+                self._cache.move_to_end(key)
         if found is None:
             try:
                 found = parse_policy(document)
             except PolicyInvalid as exc:
                 found = exc
-            self._cache[key] = found
-            if len(self._cache) > CACHE_SIZE:
-                self._cache.popitem(last=False)
-        else:
-            self._cache.move_to_end(key)
+            with self._lock:
+                self._cache[key] = found
+                if len(self._cache) > CACHE_SIZE:
+                    self._cache.popitem(last=False)
         if isinstance(found, PolicyInvalid):
             raise found
         return found

@@ -98,16 +98,22 @@ def _operator(raw: Any, pointer: str) -> Operator:
                             hint="one of " + ", ".join(o.value for o in Operator)) from None
 
 
-def _constraint(node: Any, pointer: str) -> AnyConstraint:
+# Logical constraints nest; past this depth a policy is refused rather than allowed to exhaust the stack.
+MAX_DEPTH = 16
+
+
+def _constraint(node: Any, pointer: str, depth: int = 0) -> AnyConstraint:
     node = _object(node, pointer, "constraint")
+    if depth > MAX_DEPTH:
+        raise PolicyInvalid("malformed-constraint", pointer, f"logical constraints nest deeper than {MAX_DEPTH}")
     for logic in Logic:
         key, children = _get(node, logic.value)
         if children is not None:
             items = _items(children)
             if not items:
                 raise PolicyInvalid("malformed-constraint", f"{pointer}/{key}", f"{logic.value} needs constraints")
-            return LogicalConstraint(logic, tuple(_constraint(c, f"{pointer}/{key}/{i}") for i, c in
-                                                  enumerate(items)), pointer, _uid(node))
+            return LogicalConstraint(logic, tuple(_constraint(c, f"{pointer}/{key}/{i}", depth + 1)
+                                                  for i, c in enumerate(items)), pointer, _uid(node))
     left_key, left_raw = _get(node, "leftOperand")
     left = _left(left_raw, f"{pointer}/{left_key}")
     op_key, op_raw = _get(node, "operator")
@@ -155,24 +161,25 @@ def _action(raw: Any, pointer: str) -> Action:
     return Action(name, refinements, pointer)
 
 
-def _party(raw: Any, pointer: str, inherited: Party | None) -> Party | None:
-    if raw is None:
-        return inherited
+def _identified(raw: Any, pointer: str, what: str) -> tuple[str, bool, tuple[AnyConstraint, ...]]:
+    """A party or asset: an identifier, or an object naming one (a collection may carry refinements)."""
     if isinstance(raw, dict):
         kind = split_name(str(raw.get("@type", "")))[1]
         uid = _name(raw.get("@id", raw.get("uid", raw.get("source"))))
-        return Party(str(uid), kind == "PartyCollection", _constraints(raw, "refinement", pointer))
-    return Party(str(raw))
+        if not isinstance(uid, str) or not uid:
+            raise PolicyInvalid("malformed-policy", pointer, f"the {what} names no @id, uid or source")
+        return uid, kind.endswith("Collection"), _constraints(raw, "refinement", pointer)
+    if not isinstance(raw, str) or not raw:
+        raise PolicyInvalid("malformed-policy", pointer, f"the {what} is an identifier or an object naming one")
+    return raw, False, ()
+
+
+def _party(raw: Any, pointer: str, inherited: Party | None) -> Party | None:
+    return inherited if raw is None else Party(*_identified(raw, pointer, "party"))
 
 
 def _asset(raw: Any, pointer: str, inherited: Asset | None) -> Asset | None:
-    if raw is None:
-        return inherited
-    if isinstance(raw, dict):
-        kind = split_name(str(raw.get("@type", "")))[1]
-        uid = _name(raw.get("@id", raw.get("uid", raw.get("source"))))
-        return Asset(str(uid), kind == "AssetCollection", _constraints(raw, "refinement", pointer))
-    return Asset(str(raw))
+    return inherited if raw is None else Asset(*_identified(raw, pointer, "target"))
 
 
 class _Reader:

@@ -138,5 +138,10 @@ def request_from_json(raw: Any) -> Request:
     """A request as JSON: {"action", "assignee", "target", "context": {"time", "purpose", "usage": {...}}}."""
     if not isinstance(raw, dict) or not isinstance(raw.get("action"), str):
         raise ValidationFailed("a request is a JSON object with an \"action\"", field="/action")
+    for name in ("assignee", "target"):
+        if raw.get(name) is not None and not isinstance(raw[name], str):
+            raise ValidationFailed(f"the request's {name} is an identifier (a string)", field=f"/{name}")
+    if not isinstance(raw.get("context") or {}, dict):
+        raise ValidationFailed("the request's context is a JSON object", field="/context")
     return Request(action=action_name(raw["action"]), assignee=raw.get("assignee"), target=raw.get("target"),
                    context=_context(raw.get("context") or {}))

@@ -12,7 +12,9 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 ODRL = "http://www.w3.org/ns/odrl/2/"
-TC609 = "https://w3id.org/trustspace/tc609-odrl-profile#"
+# The profile a policy using TC609 terms names in its "profile", and the namespace of those terms.
+PROFILE = "https://w3id.org/trustspace/tc609-odrl-profile"
+TC609 = PROFILE + "#"
 TRUSTSPACE = "https://w3id.org/trustspace/ns#"
 PREFIXES = {"odrl": ODRL, "tc609": TC609, "trustspace": TRUSTSPACE}
 
@@ -157,11 +159,18 @@ _ODRL_USE = {
     # deprecated in ODRL 2.2 in favour of modify; the ODRL test suite still asks for it
     "write": "write",
 }
+_ODRL_ZH = {"acceptTracking": "接受跟踪", "aggregate": "聚合", "annotate": "标注", "archive": "归档",
+            "attribute": "署名", "concurrentUse": "并发使用", "derive": "衍生", "digitize": "数字化", "display": "展示",
+            "ensureExclusivity": "确保独占", "execute": "执行", "extract": "提取", "include": "包含", "index": "索引",
+            "inform": "通知", "install": "安装", "modify": "修改", "move": "移动", "nextPolicy": "后续策略",
+            "obtainConsent": "取得同意", "play": "播放", "present": "呈现", "print": "打印",
+            "reviewPolicy": "审查策略", "stream": "流式传输", "synchronize": "同步", "textToSpeech": "文字转语音",
+            "translate": "翻译", "uninstall": "卸载", "watermark": "加水印", "write": "写入"}
 ACTIONS: dict[str, ActionTerm] = {a.name: a for a in (
     _act("use", "odrl", None, "use", "使用"),
     _act("transfer", "odrl", None, "transfer", "转让"),
     _act("give", "odrl", "transfer", "give", "赠与"),
-    *(_act(name, "odrl", "use", en, en) for name, en in _ODRL_USE.items()),
+    *(_act(name, "odrl", "use", en, _ODRL_ZH[name]) for name, en in _ODRL_USE.items()),
     _act("transform", "odrl tc609", "use", "transform", "转换"),
     _act("anonymize", "odrl tc609", "use", "anonymize", "匿名化"),
     _act("desensitize", "tc609", "use", "desensitize", "脱敏"),
