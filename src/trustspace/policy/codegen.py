@@ -16,7 +16,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from trustspace.policy.compile import _ATTRIBUTE, _PER_UNIT
+from trustspace.policy.compile import ATTRIBUTE, PER_UNIT
 from trustspace.policy.vocabulary import ACTIONS, LEFT_OPERANDS, Kind, Operator, includes
 
 _PY = {Operator.EQ: "==", Operator.NEQ: "!=", Operator.LT: "<", Operator.LTEQ: "<=", Operator.GT: ">",
@@ -55,8 +55,8 @@ def _getter(c: Any) -> str:
     if c.left == "count":
         return "c.usage.count + 1"
     if c.left == "frequency":
-        return f"c.usage.{_PER_UNIT[c.unit or 'day']} + 1"
-    return f"c.{_ATTRIBUTE.get(c.left, c.left)}"
+        return f"c.usage.{PER_UNIT[c.unit or 'day']} + 1"
+    return f"c.{ATTRIBUTE.get(c.left, c.left)}"
 
 
 def _rename(test: str, constants: dict[str, str], actual: str) -> str:

@@ -21,13 +21,14 @@ Test = Callable[[Any, "Context"], bool]
 _ORDER: dict[Operator, Callable[[Any, Any], bool]] = {
     Operator.EQ: op.eq, Operator.NEQ: op.ne, Operator.LT: op.lt, Operator.LTEQ: op.le, Operator.GT: op.gt,
     Operator.GTEQ: op.ge}
-_ATTRIBUTE = {"dateTime": "time", "time": "time", "timeWindow": "time", "spatial": "region",
-              "networkAddress": "network_address", "physicalAddress": "physical_address",
-              "dataSize": "data_size", "dataRecord": "records", "dataField": "fields",
-              "valueExpression": "value_expression", "machineLearningModels": "model", "executionEnv":
-              "execution_env", "encryptMode": "encrypt_mode", "deliveryMethod": "delivery_method",
-              "payAmount": "pay_amount", "role": "roles"}
-_PER_UNIT = {"minute": "per_minute", "hour": "per_hour", "day": "per_day"}
+# left operand -> the Context field it reads (the others read the field of their own name)
+ATTRIBUTE = {"dateTime": "time", "time": "time", "timeWindow": "time", "spatial": "region",
+             "networkAddress": "network_address", "physicalAddress": "physical_address",
+             "dataSize": "data_size", "dataRecord": "records", "dataField": "fields",
+             "valueExpression": "value_expression", "machineLearningModels": "model", "executionEnv":
+             "execution_env", "encryptMode": "encrypt_mode", "deliveryMethod": "delivery_method",
+             "payAmount": "pay_amount", "role": "roles"}
+PER_UNIT = {"minute": "per_minute", "hour": "per_hour", "day": "per_day"}
 
 
 def _getter(left: str, unit: str | None) -> Callable[[Context], Any]:
@@ -35,9 +36,9 @@ def _getter(left: str, unit: str | None) -> Callable[[Context], Any]:
     if left == "count":
         return lambda ctx: ctx.usage.count + 1
     if left == "frequency":
-        counter = attrgetter(_PER_UNIT[unit or "day"])
+        counter = attrgetter(PER_UNIT[unit or "day"])
         return lambda ctx: counter(ctx.usage) + 1
-    return attrgetter(_ATTRIBUTE.get(left, left))
+    return attrgetter(ATTRIBUTE.get(left, left))
 
 
 def _in_window(window: tuple[int, int], minute: int) -> bool:
