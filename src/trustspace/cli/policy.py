@@ -15,7 +15,7 @@ from trustspace.cli.services import Json
 from trustspace.core.clock import SystemClock
 from trustspace.core.errors import ValidationFailed
 from trustspace.policy import Decision, Policy, PolicyInvalid, evaluate, parse_policy, request_from_json
-from trustspace.policy.explain import show
+from trustspace.policy.wording import show
 
 policy_app = typer.Typer(help="Usage policies (使用控制策略): ODRL 2.2 with the TC609 profile.",
                          no_args_is_help=True)

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from typing import Any
 
 from trustspace.policy.compile import ATTRIBUTE, PER_UNIT
+from trustspace.policy.model import Constraint, Logic, LogicalConstraint
 from trustspace.policy.vocabulary import ACTIONS, LEFT_OPERANDS, Kind, Operator, includes
 
 _PY = {Operator.EQ: "==", Operator.NEQ: "!=", Operator.LT: "<", Operator.LTEQ: "<=", Operator.GT: ">",
@@ -81,8 +82,6 @@ class _Writer:
 
     def node(self, node: Any, tag: str, indent: str) -> str:
         """Emit one (logical) constraint's statements; the name of its satisfied flag."""
-        from trustspace.policy.model import Constraint, Logic, LogicalConstraint
-
         if isinstance(node, LogicalConstraint):
             if node.logic is Logic.AND_SEQUENCE:
                 raise _Unsupported  # it stops at the first failure: the general path keeps that order

@@ -14,8 +14,9 @@ from typing import TYPE_CHECKING, Any
 from trustspace.policy.vocabulary import LEFT_OPERANDS, Kind, Operator
 
 if TYPE_CHECKING:
-    from trustspace.policy.model import Check, Constraint
     from trustspace.policy.request import Context
+
+Check = Callable[["Context"], tuple[bool, Any]]
 
 Test = Callable[[Any, "Context"], bool]
 _ORDER: dict[Operator, Callable[[Any, Any], bool]] = {
@@ -112,10 +113,10 @@ def _test(kind: Kind, operator: Operator, value: Any) -> Test:
     return _text(kind, operator, value)
 
 
-def compile_constraint(constraint: Constraint) -> Check:
-    operand = LEFT_OPERANDS[constraint.left]
-    get = _getter(constraint.left, constraint.unit)
-    test = _test(operand.kind, constraint.operator, constraint.value)
+def compile_constraint(left: str, operator: Operator, value: Any, unit: str | None) -> Check:
+    operand = LEFT_OPERANDS[left]
+    get = _getter(left, unit)
+    test = _test(operand.kind, operator, value)
 
     def check(ctx: Context) -> tuple[bool, Any]:
         actual = get(ctx)

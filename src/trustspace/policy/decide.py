@@ -10,6 +10,8 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Any, NamedTuple
 
+from trustspace.policy.codegen import compile_policy, compile_rule
+from trustspace.policy.explain import explain
 from trustspace.policy.model import (
     AnyConstraint,
     Asset,
@@ -93,8 +95,6 @@ class Decision(NamedTuple):
         return (*found, *self.policy_duties)
 
     def explain(self, language: str = "en") -> list[str]:
-        from trustspace.policy.explain import explain
-
         return explain(self, language)
 
 
@@ -176,7 +176,20 @@ def _duties(duties: tuple[Duty, ...], rule: Any, ctx: Context, due: list[Duty]) 
     return True, findings
 
 
+def prepare(policy: Policy) -> Policy:
+    """Compile the policy's rules, and the policy itself when it has no duties (once; the result is kept on the
+    frozen objects, which is safe because it is a pure function of them)."""
+    if not policy.prepared:
+        for rule in (*policy.permissions, *policy.prohibitions):
+            object.__setattr__(rule, "program", compile_rule(rule))
+        object.__setattr__(policy, "program", compile_policy(policy, Decision, Outcome))
+        object.__setattr__(policy, "prepared", True)
+    return policy
+
+
 def evaluate(policy: Policy, request: Request) -> Decision:
+    if not policy.prepared:
+        prepare(policy)
     run = policy.program
     if run is not None:
         decision: Decision = run(request)

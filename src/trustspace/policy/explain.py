@@ -5,16 +5,30 @@ Rendering happens only when asked (the decision keeps its findings as data), so 
 
 from __future__ import annotations
 
-from datetime import datetime
-from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from trustspace.policy.model import Constraint, Duty, LogicalConstraint, Permission, Prohibition
-from trustspace.policy.request import DutyState
-from trustspace.policy.vocabulary import ACTIONS, LEFT_OPERANDS, SYMBOL, SYMBOL_ZH
+from trustspace.policy.request import DutyState, Request
+from trustspace.policy.vocabulary import ACTIONS, LEFT_OPERANDS
+from trustspace.policy.wording import UNSTATED, show
+from trustspace.policy.wording import actual as shown_actual
 
-if TYPE_CHECKING:
-    from trustspace.policy.decide import Decision, Finding
+Finding = tuple[Any, Any, bool, Any]
+
+
+class Decided(Protocol):
+    """What explaining needs of a decision (``decide.Decision``; named here so neither imports the other)."""
+
+    @property
+    def outcome(self) -> Any: ...
+    @property
+    def request(self) -> Request: ...
+    @property
+    def reason(self) -> str: ...
+    @property
+    def obligations(self) -> tuple[Duty, ...]: ...
+    @property
+    def findings(self) -> tuple[Finding, ...]: ...
 
 _OUTCOME = {"permit": ("permit", "允许"), "permit-with-obligations": ("permit with obligations", "有条件允许"),
             "deny": ("deny", "拒绝"), "not-applicable": ("not applicable, so deny", "默认拒绝")}
@@ -24,7 +38,6 @@ _LOGIC = {"and": ("all of", "全部满足"), "or": ("at least one of", "至少�
           "恰好满足一项"), "andSequence": ("all of, in order", "依次全部满足")}
 _STATE = {DutyState.PENDING: ("to run first", "须先执行"), DutyState.FULFILLED: ("fulfilled", "已履行"),
           DutyState.VIOLATED: ("violated", "已违反")}
-_UNSTATED = ("not stated", "未提供")
 _REASONS_ZH = {"prohibited": "有禁止规则适用", "constraints not satisfied": "约束条件未满足",
                "no rule covers the request": "没有规则涵盖该请求", "permitted": "许可适用",
                "permitted once the obligations have run": "义务执行后许可",
@@ -32,50 +45,6 @@ _REASONS_ZH = {"prohibited": "有禁止规则适用", "constraints not satisfied
                "prohibited (prohibitions win: conflict prohibit)": "禁止优先（冲突策略 prohibit）",
                "void: a permission and a prohibition both apply (conflict invalid)":
                    "策略无效：许可与禁止同时适用（冲突策略 invalid）"}
-
-
-def _minutes(value: int) -> str:
-    return f"{value // 60:02d}:{value % 60:02d}"
-
-
-def show(value: Any, zh: bool = False) -> str:
-    """One value as a person reads it: times in UTC, sets sorted, windows as HH:MM-HH:MM."""
-    if value is None:
-        return _UNSTATED[zh]
-    if isinstance(value, datetime):
-        return value.strftime("%Y-%m-%dT%H:%M:%SZ")
-    if isinstance(value, frozenset | set):
-        return "[" + ", ".join(sorted(show(v, zh) for v in value)) + "]"
-    if isinstance(value, tuple):
-        if len(value) == 2 and all(isinstance(v, int) for v in value):
-            return f"{_minutes(value[0])}-{_minutes(value[1])}"
-        if len(value) == 2 and all(isinstance(v, datetime) for v in value):
-            return f"{show(value[0])}/{show(value[1])}"
-        return "[" + ", ".join(show(v, zh) for v in value) + "]"
-    if isinstance(value, Decimal):
-        return format(value, "f")
-    return str(value)
-
-
-def _actual(c: Constraint, value: Any, zh: bool) -> str:
-    if value is None:
-        return _UNSTATED[zh]
-    if c.left == "timeWindow" and isinstance(value, datetime):
-        return value.strftime("%H:%M")
-    if c.left == "count":
-        return f"第 {value} 次使用" if zh else f"use number {value}"
-    if c.left == "dataSize":
-        return f"{value} 字节" if zh else f"{value} bytes"
-    return show(value, zh)
-
-
-def expected(c: Constraint, zh: bool) -> str:
-    symbol = (SYMBOL_ZH if zh else SYMBOL)[c.operator]
-    value = c.value
-    if c.left == "dataSize" and c.unit:
-        return f"{symbol} {show(c.written, zh)} {c.unit}"
-    unit = f" / {c.unit}" if c.left == "frequency" and c.unit else (f" {c.unit}" if c.unit else "")
-    return f"{symbol} {show(value, zh)}{unit}"
 
 
 def _rule_name(rule: Any, zh: bool) -> str:
@@ -105,7 +74,7 @@ def _line(finding: Finding, names: dict[int, str], zh: bool) -> str:
                          (f"包含于 {expected}" if zh else f"within {expected}"), ok, zh)
     if isinstance(node, Constraint):
         term = LEFT_OPERANDS[node.left]
-        return _sentence(head, sep, f"{term.zh if zh else term.en} {node.pointer}", _actual(node, actual, zh),
+        return _sentence(head, sep, f"{term.zh if zh else term.en} {node.pointer}", shown_actual(node.left, actual, zh),
                          node.expected[zh], ok, zh)
     if isinstance(node, LogicalConstraint):
         return f"{head}{sep}{node.pointer} {_LOGIC[node.logic.value][zh]} — {_mark(ok, zh)}"
@@ -122,11 +91,11 @@ def _sentence(head: str, sep: str, what: str, actual: str, expected: str, ok: bo
     return f"{head}{sep}{what}, actual {actual}, expected {expected} — {_mark(ok, zh)}"
 
 
-def summary(decision: Decision, zh: bool = False) -> str:
+def summary(decision: Decided, zh: bool = False) -> str:
     outcome = _OUTCOME[decision.outcome.value][zh]
     request = decision.request
     action = ACTIONS[request.action].zh if zh and request.action in ACTIONS else request.action
-    who = request.assignee or _UNSTATED[zh]
+    who = request.assignee or UNSTATED[zh]
     if zh:
         reason = _REASONS_ZH.get(decision.reason, decision.reason)
         line = f"决定：{outcome}（{who} 请求 {action} {request.target or '数据产品'}）：{reason}"
@@ -138,7 +107,7 @@ def summary(decision: Decision, zh: bool = False) -> str:
     return line
 
 
-def explain(decision: Decision, language: str = "en") -> list[str]:
+def explain(decision: Decided, language: str = "en") -> list[str]:
     zh = language.lower().startswith("zh")
     names: dict[int, str] = {}
     return [summary(decision, zh), *(_line(f, names, zh) for f in decision.findings)]

@@ -10,12 +10,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any, Union
+from typing import Any, Union
 
+from trustspace.policy.compile import Check, compile_constraint
 from trustspace.policy.vocabulary import Operator
-
-if TYPE_CHECKING:
-    from trustspace.policy.request import Context
+from trustspace.policy.wording import expected
 
 
 class PolicyType(StrEnum):
@@ -39,15 +38,8 @@ class Logic(StrEnum):
     AND_SEQUENCE = "andSequence"
 
 
-Check = Callable[["Context"], tuple[bool, Any]]
-# A rule compiled whole (compile.compile_rule): run(request, context) and the layout of its recorded values.
+# A rule compiled whole (codegen.compile_rule): run(request, context) and the layout of its recorded values.
 Program = tuple[Callable[..., tuple[bool, bool, "bool | None", "bool | None", tuple[Any, ...]]], tuple[Any, ...]]
-
-
-def _compile(rule: Any) -> None:
-    from trustspace.policy.codegen import compile_rule
-
-    object.__setattr__(rule, "program", compile_rule(rule))
 
 
 @dataclass(frozen=True)
@@ -66,11 +58,9 @@ class Constraint:
     expected: tuple[str, str] = field(init=False, compare=False, repr=False)
 
     def __post_init__(self) -> None:
-        from trustspace.policy.compile import compile_constraint
-        from trustspace.policy.explain import expected
-
-        object.__setattr__(self, "check", compile_constraint(self))
-        object.__setattr__(self, "expected", (expected(self, False), expected(self, True)))
+        object.__setattr__(self, "check", compile_constraint(self.left, self.operator, self.value, self.unit))
+        object.__setattr__(self, "expected", tuple(expected(self.left, self.operator, self.value, self.written,
+                                                            self.unit, zh) for zh in (False, True)))
 
 
 @dataclass(frozen=True)
@@ -133,10 +123,8 @@ class Permission:
     assigner: Party | None = None
     constraints: tuple[AnyConstraint, ...] = ()
     duties: tuple[Duty, ...] = ()
-    program: Program | None = field(init=False, compare=False, repr=False)
-
-    def __post_init__(self) -> None:
-        _compile(self)
+    # set by decide.prepare the first time the policy is decided (codegen.compile_rule)
+    program: Program | None = field(default=None, init=False, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -149,10 +137,8 @@ class Prohibition:
     assigner: Party | None = None
     constraints: tuple[AnyConstraint, ...] = ()
     remedies: tuple[Duty, ...] = ()
-    program: Program | None = field(init=False, compare=False, repr=False)
-
-    def __post_init__(self) -> None:
-        _compile(self)
+    # set by decide.prepare the first time the policy is decided (codegen.compile_rule)
+    program: Program | None = field(default=None, init=False, compare=False, repr=False)
 
 
 Rule = Union[Permission, Prohibition, Duty]  # noqa: UP007
@@ -171,10 +157,6 @@ class Policy:
     assigner: Party | None = None
     assignee: Party | None = None
     target: Asset | None = None
-    program: Callable[..., Any] | None = field(init=False, compare=False, repr=False)
-
-    def __post_init__(self) -> None:
-        from trustspace.policy.codegen import compile_policy
-        from trustspace.policy.decide import Decision, Outcome
-
-        object.__setattr__(self, "program", compile_policy(self, Decision, Outcome))
+    # set by decide.prepare the first time the policy is decided (codegen.compile_policy)
+    program: Callable[..., Any] | None = field(default=None, init=False, compare=False, repr=False)
+    prepared: bool = field(default=False, init=False, compare=False, repr=False)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from trustspace.policy.decide import prepare
 from trustspace.policy.errors import PolicyInvalid
 from trustspace.policy.model import (
     Action,
@@ -25,6 +26,7 @@ from trustspace.policy.model import (
     PolicyType,
     Prohibition,
 )
+from trustspace.policy.validate import validate
 from trustspace.policy.values import parse_right, parse_unit, scale
 from trustspace.policy.vocabulary import (
     ACTION_ALIASES,
@@ -255,8 +257,6 @@ def read_policy(root: Any) -> Policy:
 
 def parse_policy(root: Any) -> Policy:
     """The policy, or ``PolicyInvalid`` naming the rule broken and the JSON pointer of the field."""
-    from trustspace.policy.validate import validate
-
     policy = read_policy(root)
     validate(policy)
-    return policy
+    return prepare(policy)  # compiled now: creating a policy pays for it, deciding does not
