@@ -10,6 +10,7 @@ from trustspace.connector.witness import WitnessService
 from trustspace.core.errors import TrustSpaceError
 from trustspace.web.auth import Authenticator
 from trustspace.web.models import answers
+from trustspace.web.openapi import problems
 
 
 def ledger_router(auth: Authenticator, store: EvidencingDspStore, witness: WitnessService) -> APIRouter:
@@ -26,7 +27,7 @@ def ledger_router(auth: Authenticator, store: EvidencingDspStore, witness: Witne
         """The operator's receipts for the statements we logged about one negotiation or transfer."""
         return store.receipts(process_id)
 
-    @router.get("/witness", responses=answers(c.WitnessOut))
+    @router.get("/witness", responses={**answers(c.WitnessOut), **problems(502)})
     def witness_status() -> dict[str, Any]:
         return witness.status()
 
