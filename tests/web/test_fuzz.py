@@ -10,6 +10,7 @@ operation that documents it, and not counted as a server error."""
 
 from __future__ import annotations
 
+import copy
 import os
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -20,14 +21,17 @@ from typing import Any
 import httpx
 import pytest
 import schemathesis
+from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis.errors import Unsatisfiable
-from inprocess_services import ConnectorUnderTest, connector
+from inprocess_services import CONNECTOR_URL, ConnectorUnderTest, connector
 from schemathesis import APIOperation, Case, GenerationMode
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import response_schema_conformance
 
 from simulator import OperatorUnderTest, Party, operator
+from trustspace.connector.dsp import wire
+from trustspace.core.clock import FixedClock
 from trustspace.web.problems import PROBLEM_MEDIA_TYPE
 
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "6"))
@@ -39,9 +43,14 @@ Asgi = Callable[[dict[str, Any], Any, Any], Any]
 
 @dataclass
 class Space:
+    """Both services, a member, and something of each kind a path can name, so that the explicit examples
+    (the ``example`` each such path parameter is given) reach past "not found"."""
+
     operator: OperatorUnderTest
     connector: ConnectorUnderTest
     member: Party
+    operator_names: dict[str, Any]
+    connector_names: dict[str, Any]
 
 
 @pytest.fixture
@@ -62,7 +71,50 @@ def space(tmp_path: Path, offline: None) -> Iterator[Space]:
         member = Party("fuzzer")
         op.admit(member)
         with connector(tmp_path / "connector", op) as node:
-            yield Space(op, node, member)
+            yield Space(op, node, member, operator_names(op, member), connector_names(node, member, op.clock, tmp_path))
+
+
+def operator_names(op: OperatorUnderTest, member: Party) -> dict[str, Any]:
+    pending = op.apply(Party("applicant"))
+    registered = op.client.post("/v1/connectors", json={"url": "http://127.0.0.1:9512"},
+                                headers=member.headers(op.did, op.clock))
+    space = op.client.post("/v1/spaces", json={"name": "fuzzed"}, headers=op.admin)
+    assert registered.status_code == space.status_code == 201, (registered.text, space.text)
+    return {"application_id": pending["id"], "connector_id": registered.json()["id"], "space_id": space.json()["id"],
+            "did": member.did, "index": 0, "size": 1}
+
+
+def connector_names(node: ConnectorUnderTest, member: Party, clock: FixedClock, tmp_path: Path) -> dict[str, Any]:
+    """An offer, and a negotiation the member asked for (the connector's worker is not running: it stays)."""
+    client = TestClient(node.app, base_url=CONNECTOR_URL)
+    (tmp_path / "data.txt").write_text("fuzzed")
+    for path, body in (("assets", {"id": "asset-1", "title": "t", "dataAddress": {"type": "file",
+                                                                                 "path": str(tmp_path / "data.txt")}}),
+                       ("policies", {"id": "policy-1", "policy": {"permission": [{"action": "use"}]}}),
+                       ("offers", {"id": "offer-1", "assetId": "asset-1", "policyId": "policy-1"})):
+        answer = client.post(f"/v1/management/{path}", json=body, headers=node.management)
+        assert answer.status_code == 201, answer.text
+    signed = member.headers(node.did, clock)
+    catalog = client.post("/dsp/catalog/request", json=wire.message("CatalogRequestMessage"), headers=signed)
+    assert catalog.status_code == 200, catalog.text
+    offer = catalog.json()["dataset"][0]["hasPolicy"][0]
+    request = wire.message("ContractRequestMessage", consumerPid="urn:uuid:fuzz-consumer",
+                           offer={**offer, "target": "asset-1"}, callbackAddress="http://127.0.0.1:9513/callback")
+    started = client.post("/dsp/negotiations/request", json=request, headers=member.headers(node.did, clock))
+    assert started.status_code == 201, started.text
+    negotiation = client.get("/v1/management/negotiations", headers=node.management).json()[0]
+    return {"dataset_id": "asset-1", "pid": started.json()["providerPid"], "negotiation_id": negotiation["id"],
+            "processId": negotiation["id"], "agreement_id": "agreement-1", "transfer_id": "transfer-1"}
+
+
+def with_examples(document: dict[str, Any], names: dict[str, Any]) -> dict[str, Any]:
+    """``document`` with an example for every parameter ``names`` has a value for."""
+    for item in document["paths"].values():
+        for operation in item.values():
+            for parameter in operation.get("parameters", []):
+                if parameter["name"] in names:
+                    parameter["example"] = names[parameter["name"]]
+    return document
 
 
 def without_lifespan(app: Any) -> Asgi:
@@ -135,9 +187,13 @@ def test_no_operation_of_either_service_answers_a_server_error(space: Space) -> 
         return {**node.management, **member.headers(node.did, op.clock)}
 
     seen: Counter[tuple[str, int]] = Counter()
-    failures = fuzz(op_app, op.client.get("/openapi.json").json(), at_operator, seen)
-    failures += fuzz(node_app, node_app.openapi(), at_connector, seen)
+    failures = fuzz(op_app, with_examples(op.client.get("/openapi.json").json(), space.operator_names), at_operator,
+                    seen)
+    failures += fuzz(node_app, with_examples(copy.deepcopy(node_app.openapi()), space.connector_names), at_connector,
+                     seen)
     assert failures == [], "\n\n".join(failures)
     # The keys and the member's tokens were taken: the operations behind them ran, not only their refusals.
-    for label in ("GET /v1/members", "GET /v1/whoami", "GET /v1/management/assets", "GET /v1/ping"):
+    for label in ("GET /v1/members", "GET /v1/whoami", "GET /v1/management/assets", "GET /v1/ping",
+                  "GET /v1/membership/applications/{application_id}", "GET /v1/spaces/{space_id}",
+                  "GET /dsp/negotiations/{pid}", "GET /v1/management/negotiations/{negotiation_id}"):
         assert seen[label, 200] > 0, label
