@@ -130,3 +130,17 @@ def test_the_document_is_built_once(tmp_path: Path) -> None:
     with operator(tmp_path / "operator") as op:
         first = op.client.app.openapi()  # type: ignore[attr-defined]
         assert op.client.app.openapi() is first  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(("method", "path", "status"), [
+    ("post", "/v1/management/catalog/request", "502"),
+    ("post", "/v1/management/negotiations", "502"),
+    ("post", "/v1/management/peers/ping", "502"),
+    ("post", "/v1/management/registration", "409"),
+    ("get", "/data/{transfer_id}", "416"),
+    ("put", "/inbox/{transfer_id}", "413"),
+])
+def test_a_route_declares_the_errors_its_shape_does_not_imply(documents: dict[str, dict[str, Any]], method: str,
+                                                             path: str, status: str) -> None:
+    answer = documents["connector"]["paths"][path][method]["responses"][status]
+    assert answer["content"]["application/problem+json"]["schema"]["$ref"].endswith("/Problem")
