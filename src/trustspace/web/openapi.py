@@ -85,6 +85,20 @@ def install_openapi(app: FastAPI, scoped: ScopedErrors | None = None) -> None:
     app.openapi = document  # type: ignore[method-assign]
 
 
+def add_schemas(app: FastAPI, schemas: Callable[[], dict[str, Any]]) -> None:
+    """Components ``app``'s routes refer to by ``$ref`` without a model FastAPI knows (the DSP schemas)."""
+    build = app.openapi
+
+    def document() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            built = build()
+            built.setdefault("components", {}).setdefault("schemas", {}).update(schemas())
+            app.openapi_schema = built
+        return app.openapi_schema
+
+    app.openapi = document  # type: ignore[method-assign]
+
+
 def with_errors(document: dict[str, Any], scoped: ScopedErrors | None) -> dict[str, Any]:
     schemas = document.setdefault("components", {}).setdefault("schemas", {})
     for model in (FieldError, Problem, ProtocolError):
@@ -103,7 +117,7 @@ def _complete(operation: dict[str, Any], protocol: Callable[[int], dict[str, Any
     if not operation["security"]:
         del operation["security"]
     responses = operation.setdefault("responses", {})
-    for answer in responses.values():
+    for answer in [*responses.values(), operation.get("requestBody", {})]:
         for media in answer.get("content", {}).values():
             _tidy(media.get("schema"))
     for status in sorted(set(_implied(operation)) | {int(s) for s in responses if s.isdigit() and int(s) >= 400}):
