@@ -4,6 +4,8 @@ requirement, problem+json errors, and the shapes of the main answers."""
 
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -144,3 +146,23 @@ def test_a_route_declares_the_errors_its_shape_does_not_imply(documents: dict[st
                                                              path: str, status: str) -> None:
     answer = documents["connector"]["paths"][path][method]["responses"][status]
     assert answer["content"]["application/problem+json"]["schema"]["$ref"].endswith("/Problem")
+
+
+@pytest.mark.parametrize("service", ["operator", "connector"])
+def test_every_reference_resolves(documents: dict[str, dict[str, Any]], service: str) -> None:
+    text = json.dumps(documents[service])
+    named = set(re.findall(r'"#/components/schemas/([^"/]+)', text))
+    assert named - set(documents[service]["components"]["schemas"]) == set()
+
+
+def test_protocol_messages_are_described_by_the_shipped_schemas(documents: dict[str, dict[str, Any]]) -> None:
+    paths = documents["connector"]["paths"]
+    body = paths["/dsp/negotiations/request"]["post"]["requestBody"]["content"]["application/json"]["schema"]
+    assert body == {"$ref": "#/components/schemas/dsp-contract-request-message-schema"}
+    answer = paths["/dsp/negotiations/request"]["post"]["responses"]["201"]["content"]["application/json"]
+    assert answer["schema"] == {"$ref": "#/components/schemas/dsp-contract-negotiation-schema"}
+    messages = paths["/dsp/transfers/{pid}/{path}"]["post"]["requestBody"]["content"]["application/json"]["schema"]
+    assert len(messages["oneOf"]) == 4
+    schemas = documents["connector"]["components"]["schemas"]
+    offer = schemas["dsp-contract-request-message-schema-ContractRequestMessage"]
+    assert offer["properties"]["offer"] == {"$ref": "#/components/schemas/dsp-contract-schema-MessageOffer"}
