@@ -103,17 +103,26 @@ def connector_names(node: ConnectorUnderTest, member: Party, clock: FixedClock, 
     started = client.post("/dsp/negotiations/request", json=request, headers=member.headers(node.did, clock))
     assert started.status_code == 201, started.text
     negotiation = client.get("/v1/management/negotiations", headers=node.management).json()[0]
-    return {"dataset_id": "asset-1", "pid": started.json()["providerPid"], "negotiation_id": negotiation["id"],
-            "processId": negotiation["id"], "agreement_id": "agreement-1", "transfer_id": "transfer-1"}
+    pid = started.json()["providerPid"]
+    terminate = wire.message("ContractNegotiationTerminationMessage", consumerPid="urn:uuid:fuzz-consumer",
+                             providerPid=pid, code="fuzzed")
+    return {"dataset_id": "asset-1", "pid": pid, "negotiation_id": negotiation["id"], "path": "termination",
+            "processId": negotiation["id"], "agreement_id": "agreement-1", "transfer_id": "transfer-1",
+            "POST /dsp/negotiations/request": {**request, "consumerPid": "urn:uuid:fuzz-consumer-2"},
+            "POST /dsp/negotiations/{pid}/{path}": terminate}
 
 
 def with_examples(document: dict[str, Any], names: dict[str, Any]) -> dict[str, Any]:
-    """``document`` with an example for every parameter ``names`` has a value for."""
-    for item in document["paths"].values():
-        for operation in item.values():
+    """``document`` with an example for every parameter ``names`` has a value for, and for the body of every
+    operation it has one for (by ``METHOD /path``)."""
+    for path, item in document["paths"].items():
+        for method, operation in item.items():
             for parameter in operation.get("parameters", []):
                 if parameter["name"] in names:
                     parameter["example"] = names[parameter["name"]]
+            body = names.get(f"{method.upper()} {path}")
+            if body is not None:
+                operation["requestBody"]["content"]["application/json"]["example"] = body
     return document
 
 
