@@ -6,6 +6,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pytest
+import typer
 from typer.testing import CliRunner
 
 from trustspace.cli.main import app
@@ -124,3 +126,12 @@ def test_status_against_a_live_operator(tmp_path: Path) -> None:
         assert plain.exit_code == 0 and "--api-key" in plain.output
     down = runner.invoke(app, ["status", "--operator-url", url])
     assert down.exit_code == 1 and "next:" in down.output
+
+
+def test_an_error_quoting_brackets_prints_them_as_text(capsys: pytest.CaptureFixture[str]) -> None:
+    from trustspace.cli.output import fail
+
+    with pytest.raises(typer.Exit):
+        fail("field [bold]x[/bold] of items[0] is wrong", "send items[0] again")
+    err = capsys.readouterr().err
+    assert "[bold]x[/bold]" in err and "items[0]" in err and "send items[0] again" in err

@@ -103,7 +103,15 @@ class ForeignPeer:
         self.received: dict[str, bytes] = {}
         self.seen_jti: set[str] = set()
         self.refusals: list[tuple[str, int, str]] = []  # (url, status, body) of our sends the peer refused
+        self.move_to: str | None = None  # a path the peer moves its endpoints to once it takes a request
+        self.data_redirect: str | None = None  # where the data endpoint redirects to, if it does
+        self.data_requests = 0
         self.app = Starlette(routes=self._routes())
+
+    def move(self, path: str) -> None:
+        """Serve the endpoints under another path from now on, and publish it in the version metadata."""
+        self.path, self.base = path, self.root + path.rstrip("/")
+        self.app.router.routes[:] = self._routes()
 
     # --- identity -------------------------------------------------------------------------------------------
     def did_document(self) -> dict[str, Any]:
@@ -247,6 +255,8 @@ class ForeignPeer:
                      "assigner": self.assigner or self.did, "assignee": self.assignee or issuer,
                      "timestamp": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "permission": [{"action": "use"}]}
         p.detail["agreement"] = agreement
+        if self.move_to:
+            self.move(self.move_to)
 
         def agreed() -> None:
             p.state = "AGREED"
@@ -313,6 +323,9 @@ class ForeignPeer:
         token = self.data_tokens.get(request.path_params["pid"])
         if token is None or request.headers.get("authorization") != f"Bearer {token}":
             return Response(status_code=401)
+        self.data_requests += 1
+        if self.data_redirect:
+            return Response(status_code=301, headers={"Location": self.data_redirect})
         return Response(DATA, media_type="text/plain")
 
     # consumer role ------------------------------------------------------------------------------------------

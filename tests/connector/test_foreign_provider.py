@@ -79,6 +79,38 @@ def test_consumer_reaches_a_foreign_provider_at_a_base_given_directly(
     assert negotiation["state"] == "FINALIZED", negotiation
 
 
+def test_a_provider_that_moves_its_endpoints_mid_negotiation_is_followed(tmp_path: Path) -> None:
+    with ExitStack() as stack:
+        space = start_space(tmp_path, ("consumer",), stack)
+        peer = foreign(space, stack, "/api/v1/dsp")
+        peer.move_to = "/api/v2/dsp"  # after our request: our verification finds the old base gone (404)
+        consumer = space.connectors["consumer"]
+        negotiation = negotiate(consumer, peer, providerUrl=peer.root)
+        assert negotiation["state"] == "FINALIZED", negotiation
+        assert negotiation["counterPartyAddress"] == peer.root + "/api/v2/dsp"
+        history = consumer.manage("GET", "/v1/management/events",
+                                  params={"processId": negotiation["id"], "follow": "false"}).text
+        assert "endpoints moved from" in history, history
+
+
+def test_a_data_endpoint_answering_301_is_tried_a_bounded_number_of_times_then_the_transfer_ends(
+        tmp_path: Path) -> None:
+    with ExitStack() as stack:
+        space = start_space(tmp_path, ("consumer",), stack)
+        peer = foreign(space, stack, "/api/v1/dsp")
+        peer.data_redirect = "http://127.0.0.1:9/elsewhere"  # never followed: the token would go along
+        consumer = space.connectors["consumer"]
+        negotiation = negotiate(consumer, peer, providerUrl=peer.root)
+        started = consumer.ok("POST", "/v1/management/transfers",
+                              json={"agreementId": negotiation["agreementId"], "transferType": "HttpData-PULL"})
+        transfer = wait_state(consumer, f"/v1/management/transfers/{started['id']}", {"COMPLETED", "TERMINATED"},
+                              timeout=60)
+        assert transfer["state"] == "TERMINATED", transfer
+        assert "301" in transfer["reason"], transfer
+        assert peer.data_requests == 5  # worker.MAX_DATA_ATTEMPTS, 1, 2, 4 and 8 s apart: not every 2 s for 10 min
+        wait_until(lambda: peer.processes[transfer["providerPid"]].state == "TERMINATED", timeout=10)
+
+
 @pytest.mark.parametrize("party", ["assigner", "assignee"])
 def test_agreement_whose_assigner_is_not_the_catalogs_participant_is_refused(
         with_foreign: tuple[LiveSpace, ForeignPeer], party: str) -> None:

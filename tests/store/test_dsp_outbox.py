@@ -13,9 +13,9 @@ from dsp_factories import at, message, start
 
 from trustspace.core.clock import FixedClock
 from trustspace.core.errors import ValidationFailed
-from trustspace.store.dsp_interfaces import Lanes
-from trustspace.store.dsp_records import Change, OutboxMessage
-from trustspace.store.dsp_sql import SqlDspStore
+from trustspace.store.dsp.interfaces import Lanes
+from trustspace.store.dsp.records import Change, OutboxMessage
+from trustspace.store.dsp.sql import SqlDspStore
 
 if TYPE_CHECKING:  # tests are not a package; pytest loads this folder's conftest for the fixtures
     from conftest import Backend
@@ -183,3 +183,23 @@ class TestDspOutbox:
         assert store.events(after_id=events[3].id) == []
         with pytest.raises(ValidationFailed):
             store.events(limit=0)
+
+
+class TestReaddress:
+    def test_a_moved_provider_takes_the_process_and_its_unsent_messages_along(self, store: SqlDspStore) -> None:
+        start(store, "c-1", messages=2)
+        start(store, "c-2", messages=1)
+        sent = store.claim_outbox(at(0), at(30), limit=1)[0]
+        store.mark_sent(sent.id, at(1))
+        old = store.get_negotiation("c-1").counter_party_address  # type: ignore[union-attr]
+        assert store.readdress("negotiation", "c-1", old, "https://peer.example/v2/dsp/") == 1
+        assert store.get_negotiation("c-1").counter_party_address == "https://peer.example/v2/dsp"  # type: ignore[union-attr]
+        assert [m.url for m in store.pending_outbox("c-1")] == ["https://peer.example/v2/dsp/1"]
+        assert [m.url for m in store.pending_outbox("c-2")] == ["https://peer.example/dsp/0"]  # another process
+        assert "moved" in store.events(process_id="c-1")[-1].detail
+
+    def test_a_stale_old_base_changes_nothing(self, store: SqlDspStore) -> None:
+        start(store, "c-1", messages=1)
+        assert store.readdress("negotiation", "c-1", "https://elsewhere.example/dsp", "https://x.example") == 0
+        assert store.readdress("negotiation", "nobody", "https://peer.example/dsp", "https://x.example") == 0
+        assert [m.url for m in store.pending_outbox("c-1")] == ["https://peer.example/dsp/0"]

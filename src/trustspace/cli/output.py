@@ -10,6 +10,7 @@ from typing import Any, NoReturn
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from trustspace.core.errors import TrustSpaceError
 
@@ -25,9 +26,10 @@ def fail(message: str, hint: str | None = None, *, as_json: bool = False, code: 
     if as_json:
         emit_json({"ok": False, "error": message, "hint": hint})
     else:
-        err_console.print(f"[bold red]error:[/] {message}")
+        # Messages quote remote answers and names people chose: their brackets are text, not Rich markup.
+        err_console.print(f"[bold red]error:[/] {escape(message)}")
         if hint:
-            err_console.print(f"[yellow]next:[/] {hint}")
+            err_console.print(f"[yellow]next:[/] {escape(hint)}")
     raise typer.Exit(code)
 
 

@@ -36,8 +36,8 @@ from trustspace.protocol import transfer as transfer_machine
 from trustspace.protocol.negotiation import NegotiationState
 from trustspace.protocol.roles import Role
 from trustspace.protocol.transfer import TransferState
-from trustspace.store.dsp_interfaces import StateOf
-from trustspace.store.dsp_records import (
+from trustspace.store.dsp.interfaces import StateOf
+from trustspace.store.dsp.records import (
     Agreement,
     Asset,
     Change,
@@ -46,7 +46,7 @@ from trustspace.store.dsp_records import (
     PolicyRecord,
     TransferRecord,
 )
-from trustspace.store.dsp_sql import SqlDspStore
+from trustspace.store.dsp.sql import SqlDspStore
 from trustspace.web.auth import Authenticator, Caller, CredentialScheme, TokenScheme
 
 __all__ = ["ConformanceAuthenticator", "ScriptedStrategy", "Seed", "apply_seed", "conformance_router", "load_seed",

@@ -6,7 +6,7 @@ from typing import Any
 
 from pydantic import Field
 
-from trustspace.store.dsp_records import Agreement, Asset, Negotiation, OfferRecord, PolicyRecord, TransferRecord
+from trustspace.store.dsp.records import Agreement, Asset, Negotiation, OfferRecord, PolicyRecord, TransferRecord
 from trustspace.web.models import Out, record_model
 
 AssetOut = record_model(Asset, "AssetOut", "A data product: what an offer lists and a transfer serves.")

@@ -11,7 +11,8 @@ import time
 from typing import Any
 
 from trustspace.cli.ledger import audit_database, build_bundle, verify_offline
-from trustspace.demo.runner import Act, DemoContext, DemoFailure
+from trustspace.demo.context import Act, DemoContext, DemoFailure
+from trustspace.demo.show import executable, from_file
 
 QUORUM = 2
 
@@ -53,8 +54,11 @@ def play(ctx: DemoContext) -> None:
     latest = wait_final(ctx)
     ctx.console.print(f"checkpoint of size {latest['size']} with {len(latest['cosigners'])} cosignatures "
                       f"(quorum {latest['quorum']}):")
+    (ctx.workdir / "checkpoint.txt").write_text(latest["note"])
     for line in latest["note"].rstrip("\n").splitlines():
-        ctx.console.print(f"    {line}", highlight=False, soft_wrap=True)
+        # signatures shortened: the whole signed note is in checkpoint.txt
+        shown = line if len(line) <= 72 else line[:71] + "…"
+        ctx.console.print(f"    {shown}", highlight=False, soft_wrap=True, markup=False)
     ctx.check(f"checkpoint final: {len(latest['cosigners'])} witnesses cosigned (quorum {latest['quorum']})",
               bool(latest["final"]))
     log_key = ctx.operator_admin().request("GET", "/v1/ledger/key")["vkey"]
@@ -66,8 +70,11 @@ def play(ctx: DemoContext) -> None:
         report = verify_offline(bundle, log_key, [latest["note"]])
         ctx.check(f"receipt of the bank's {label} (entry {bundle['inclusion']['index']}) verified offline: "
                   + ", ".join(report.passed[:2]) + f" … {len(report.passed)} checks", report.ok)
-    ctx.console.print(f"re-check them yourself: trustspace ledger verify {ctx.workdir}/evidence-agreement.json "
-                      f"--log-key '{log_key}'")
+    key_file = ctx.workdir / "ledger-key.txt"
+    key_file.write_text(log_key)
+    ctx.suggest("re-check the agreement's receipt yourself:",
+                [from_file("TRUSTSPACE_LEDGER_KEY", key_file), executable(), "ledger", "verify",
+                 str(ctx.workdir / "evidence-agreement.json")])
     _tamper_and_audit(ctx, log_key)
 
 
@@ -84,7 +91,8 @@ def _tamper_and_audit(ctx: DemoContext, log_key: str) -> None:
                                  "ORDER BY idx LIMIT 1").fetchone()
         forged = text.replace("COMPLETED", "TERMINATED")
         db.execute("UPDATE ledger_entries SET entry = ? WHERE idx = ?", (forged, index))
-    ctx.console.print(f"tampered with entry {index} in {copy} (COMPLETED → TERMINATED)")
+    ctx.console.print(f"tampered with entry {index} of a copy of the operator's database (COMPLETED → "
+                      "TERMINATED)")
     caught = audit_database(f"sqlite:///{copy}", log_key)
     ctx.check(f"the audit catches it: {caught.failures[0] if caught.failures else 'nothing found'}",
               not caught.ok and any(f"entry {index}" in f for f in caught.failures))

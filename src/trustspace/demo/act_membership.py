@@ -13,8 +13,9 @@ from trustspace.connector.settings import init_connector
 from trustspace.core.clock import SystemClock
 from trustspace.core.keys import SigningKey
 from trustspace.demo.cast import CAST, EX_MEMBER
+from trustspace.demo.context import Act, DemoContext, DemoFailure, Participant
 from trustspace.demo.processes import free_port
-from trustspace.demo.runner import Act, DemoContext, DemoFailure, Participant
+from trustspace.demo.show import executable
 from trustspace.identity.did import did_key, did_web, verification_method_id
 
 HEARTBEAT = "1"
@@ -102,8 +103,11 @@ def show_space(ctx: DemoContext) -> None:
     path.write_text(json.dumps(credential, indent=2, ensure_ascii=False))
     did_document = ctx.workdir / "operator-did.json"
     did_document.write_text(json.dumps(ctx.operator_admin().request("GET", "/.well-known/did.json"), indent=2))
-    ctx.console.print(f"the bank's credential is in {path}; check it offline with:\n"
-                      f"  trustspace credential verify {path} --did-document {did_document}")
+    status_list = ctx.workdir / "revocation-list.json"
+    status_list.write_text(json.dumps(ctx.operator_admin().request("GET", "/v1/status-lists/revocation")))
+    ctx.suggest("check the bank's credential offline:",
+                [executable(), "credential", "verify", str(path), "--did-document", str(did_document),
+                 "--status-list", str(status_list)])
 
 
 def peer_call(ctx: DemoContext) -> None:

@@ -11,8 +11,8 @@ from trustspace.operator import schemas as s
 from trustspace.operator.membership import MembershipService
 from trustspace.operator.registry import Registry, health
 from trustspace.operator.settings import OperatorSettings
-from trustspace.store.interfaces import OperatorStore
-from trustspace.store.records import TrustedIssuer
+from trustspace.store.membership.interfaces import OperatorStore
+from trustspace.store.membership.records import TrustedIssuer
 from trustspace.web.auth import Authenticator, Caller
 from trustspace.web.models import answers
 

@@ -25,7 +25,7 @@ from trustspace.identity.membership import (
     SubjectIs,
 )
 from trustspace.identity.tokens import CREDENTIAL_HEADER, TokenVerifier, VerifiedToken
-from trustspace.store.interfaces import ApiKeyStore
+from trustspace.store.membership.interfaces import ApiKeyStore
 from trustspace.web.observability import ServiceMetrics
 
 log = logging.getLogger("trustspace.auth")

@@ -2,31 +2,30 @@
 products, policies, offers, remote catalogs, negotiations, agreements, transfers, and a server-sent event
 stream of every state change."""
 
-import json
 import logging
-import time
 import uuid
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import fields
 from typing import Any, Literal
 
 import httpx
 from fastapi import APIRouter, Depends, Query
-from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl, model_validator
 
 from trustspace.client.http import SignedClient, Signer
 from trustspace.connector import responses as c
 from trustspace.connector.dsp import wire
 from trustspace.connector.dsp.discovery import Discovery
+from trustspace.connector.dsp.events_stream import EventStreams, add_events_route
 from trustspace.connector.dsp.negotiations import Negotiations
 from trustspace.connector.dsp.transfers import Transfers
 from trustspace.core.clock import Clock
 from trustspace.core.errors import NotFound, PeerError, PeerUnreachable, TrustSpaceError, ValidationFailed
 from trustspace.identity.did import did_web
 from trustspace.protocol.transfer import TransferMessage
-from trustspace.store.dsp_interfaces import CatalogStore, ProcessStore
-from trustspace.store.dsp_records import Asset, OfferRecord, PolicyRecord
+from trustspace.store.dsp.interfaces import CatalogStore, ProcessStore
+from trustspace.store.dsp.records import Asset, OfferRecord, PolicyRecord
 from trustspace.web.auth import Authenticator
 from trustspace.web.models import answers
 from trustspace.web.openapi import problems
@@ -174,6 +173,7 @@ def build_management_router(
     clock: Clock,
     discovery: Discovery | None = None,
     check_address: Callable[[dict[str, Any]], list[str]] = lambda address: [],
+    streams: EventStreams | None = None,
 ) -> APIRouter:
     router = APIRouter(prefix="/v1/management", tags=["management"], dependencies=[Depends(auth.admin)])
 
@@ -220,6 +220,7 @@ def build_management_router(
         return peers.catalog(body, body.filter)[0]
 
     _process_routes(router, processes, negotiations, transfers, peers)
+    add_events_route(router, processes, streams or EventStreams(), view)
     return router
 
 
@@ -339,32 +340,3 @@ def _process_routes(
     @router.get("/transfers/{transfer_id:path}", responses=answers(c.TransferOut))
     def get_transfer(transfer_id: str) -> dict[str, Any]:
         return view(transfers.get(transfer_id))
-
-    @router.get("/events")
-    def events(
-        after: int = Query(default=0, ge=0),
-        process_id: str | None = Query(default=None, alias="processId"),
-        follow: bool = Query(default=True),
-        timeout: float = Query(default=300, gt=0, le=3600),
-    ) -> StreamingResponse:
-        """State changes as server-sent events, each with its id. ``follow=false``: every event after ``after``,
-        then the stream ends; otherwise it goes on with new events until ``timeout`` seconds have passed."""
-        return StreamingResponse(_stream(processes, after, process_id, follow, timeout), media_type="text/event-stream")
-
-
-EVENT_PAGE = 200
-
-
-def _stream(processes: ProcessStore, after: int, process_id: str | None, follow: bool, timeout: float) -> Iterator[str]:
-    deadline = time.monotonic() + timeout
-    last = after
-    while True:
-        page = processes.events(last, process_id, EVENT_PAGE)
-        for event in page:
-            last = event.id
-            yield f"id: {event.id}\nevent: state\ndata: {json.dumps(view(event), ensure_ascii=False)}\n\n"
-        if len(page) == EVENT_PAGE:
-            continue  # more are waiting already
-        if not follow or time.monotonic() > deadline:
-            return
-        time.sleep(0.2)

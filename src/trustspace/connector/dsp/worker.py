@@ -26,6 +26,7 @@ from trustspace.client.http import Signer
 from trustspace.connector.dsp import wire
 from trustspace.connector.dsp.courier import MAX_BATCH, Courier
 from trustspace.connector.dsp.negotiations import Negotiations
+from trustspace.connector.dsp.relocation import Relocation
 from trustspace.connector.dsp.strategy import AUTOMATIC_NEGOTIATION_STATES, AUTOMATIC_TRANSFER_STATES
 from trustspace.connector.dsp.transfers import Transfers
 from trustspace.connector.evidence import LEDGER_PREFIX
@@ -33,8 +34,8 @@ from trustspace.core.clock import Clock
 from trustspace.core.errors import TrustSpaceError
 from trustspace.protocol.machine import bare_term
 from trustspace.protocol.transfer import TransferMessage
-from trustspace.store.dsp_interfaces import Lanes, ProcessStore, StateOf
-from trustspace.store.dsp_records import Change, Negotiation, OutboxMessage, TransferRecord
+from trustspace.store.dsp.interfaces import Lanes, ProcessStore, StateOf
+from trustspace.store.dsp.records import Change, Negotiation, OutboxMessage, TransferRecord
 
 log = logging.getLogger("trustspace.connector.worker")
 # What a round looks at by default: the automatic strategy's states. A round asks the strategy in use (a
@@ -86,8 +87,10 @@ def _reason(exc: Exception) -> str:
 
 class Worker:
     def __init__(self, store: ProcessStore, negotiations: Negotiations, transfers: Transfers, signer: Signer,
-                 clock: Clock, poll: float = 1.0, evidence_every: float = EVIDENCE_EVERY) -> None:
+                 clock: Clock, poll: float = 1.0, evidence_every: float = EVIDENCE_EVERY,
+                 relocation: Relocation | None = None) -> None:
         self.store, self.negotiations, self.transfers, self.signer = store, negotiations, transfers, signer
+        self.relocation = relocation
         self.clock, self.poll, self.evidence_every = clock, poll, evidence_every
         self._next_evidence = 0.0
         self._courier_thread = ThreadPoolExecutor(1, thread_name_prefix="evidence")
@@ -249,16 +252,22 @@ class Worker:
         try:
             response = self.http.post(message.url, json=message.body, headers=self.signer.headers(message.audience))
         except httpx.HTTPError as exc:
-            self._failed(message, f"cannot reach {message.url}: {exc.__class__.__name__}: {exc}")
+            if not self._relocated(message):
+                self._failed(message, f"cannot reach {message.url}: {exc.__class__.__name__}: {exc}")
             return False
         if response.status_code < 300:
             self.store.mark_delivered(message, self.clock.now(), _provider_pid(message, response))
             return True
+        if response.status_code == 404 and self._relocated(message):
+            return False
         detail = wire.problem_text(response)
         if response.status_code in TRANSIENT:
             self._failed(message, f"{message.url} answered {response.status_code}: {detail}")
             return False
         return self._refused(message, f"counter-party refused {kind} with {response.status_code}: {detail}")
+
+    def _relocated(self, message: OutboxMessage) -> bool:
+        return self.relocation is not None and self.relocation.follow(message, self._process(message))
 
     def _failed(self, message: OutboxMessage, reason: str) -> None:
         attempts = message.attempts + 1

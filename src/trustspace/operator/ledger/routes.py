@@ -23,7 +23,7 @@ from trustspace.core.errors import ValidationFailed
 from trustspace.ledger.merkle import HASH_SIZE
 from trustspace.operator import responses as r
 from trustspace.operator.ledger.service import CheckpointStatus, LedgerService, Submission
-from trustspace.store.ledger_records import EntryQuery, LedgerEntry, StoredCheckpoint, StoredCosignature
+from trustspace.store.ledger.records import EntryQuery, LedgerEntry, StoredCheckpoint, StoredCosignature
 from trustspace.web.auth import Authenticator, Caller
 from trustspace.web.models import answers
 from trustspace.web.problems import error_body

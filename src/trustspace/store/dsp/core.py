@@ -2,8 +2,8 @@
 
 Each statement is built once, here, so SQLAlchemy compiles it once per dialect and afterwards only binds
 values; executed on a ``Database.writing()`` / ``snapshot()`` connection they skip the ORM's session, identity
-map and unit of work. The tables and column types are still ``dsp_models``' (so JSON and aware timestamps
-are converted exactly as the ORM converts them), and the records are still ``dsp_records``'.
+map and unit of work. The tables and column types are still ``models``' (so JSON and aware timestamps
+are converted exactly as the ORM converts them), and the records are still ``records``'.
 """
 
 from __future__ import annotations
@@ -35,16 +35,16 @@ from sqlalchemy import (
     update,
 )
 
-from trustspace.store import dsp_mapping as rows
-from trustspace.store.dsp_interfaces import Lanes, StateOf
-from trustspace.store.dsp_models import (
+from trustspace.store.dsp import mapping as rows
+from trustspace.store.dsp.interfaces import Lanes, StateOf
+from trustspace.store.dsp.models import (
     AgreementRow,
     NegotiationRow,
     OutboxRow,
     ProcessEventRow,
     TransferRow,
 )
-from trustspace.store.dsp_records import NewOutboxMessage, OutboxMessage
+from trustspace.store.dsp.records import NewOutboxMessage, OutboxMessage
 
 R = TypeVar("R")
 # A row as a mapping (SQLAlchemy's ``RowMapping``), or a plain dict with the same keys.
@@ -186,6 +186,9 @@ _DROP_ONE = delete(OUTBOX).where(OUTBOX.c.id == bindparam("message_id"), _UNSENT
 _DROP_PROCESS = delete(OUTBOX).where(OUTBOX.c.process_kind == bindparam("kind"),
                                      OUTBOX.c.process_id == bindparam("process_id"), _UNSENT)
 _INSERT_OUTBOX = insert(OUTBOX)
+_PROCESS_UNSENT = select(OUTBOX.c.id, OUTBOX.c.url).where(OUTBOX.c.process_kind == bindparam("kind"),
+                                                         OUTBOX.c.process_id == bindparam("process_id"), _UNSENT)
+_READDRESS = update(OUTBOX).where(OUTBOX.c.id == bindparam("message_id")).values(url=bindparam("new_url"))
 
 
 def claim(connection: Connection, now: datetime, lease_until: datetime, limit: int,
@@ -221,6 +224,16 @@ def drop_message(connection: Connection, message_id: int) -> bool:
 
 def drop_process_outbox(connection: Connection, kind: str, process_id: str) -> int:
     return connection.execute(_DROP_PROCESS, {"kind": kind, "process_id": process_id}).rowcount
+
+
+def readdress_outbox(connection: Connection, kind: str, process_id: str, old: str, new: str) -> int:
+    """Unsent messages of a process whose URL lies under ``old`` now go under ``new``; how many."""
+    found = connection.execute(_PROCESS_UNSENT, {"kind": kind, "process_id": process_id}).all()
+    moved = [{"message_id": row.id, "new_url": new + row.url[len(old):]} for row in found
+             if row.url == old or row.url.startswith(old + "/")]
+    if moved:
+        connection.execute(_READDRESS, moved)
+    return len(moved)
 
 
 def outbox_values(message: NewOutboxMessage, now: datetime) -> dict[str, Any]:

@@ -1,9 +1,9 @@
 """The outbox and the process history: what the connector still owes its counter-parties, and what happened.
 
-Writing both happens inside the transaction that changes a process (``dsp_core.queue``, ``add_event``) or
+Writing both happens inside the transaction that changes a process (``core.queue``, ``add_event``) or
 lists an offer; ``queue_outbox`` alone queues messages that go with no change (data-plane evidence). The
 other methods here are the worker's side (claim, mark sent or failed, drop) and the watchers' side (events),
-all on prebuilt Core statements (``dsp_core``): the worker runs them for every message.
+all on prebuilt Core statements (``core``): the worker runs them for every message.
 """
 
 from __future__ import annotations
@@ -16,12 +16,12 @@ from sqlalchemy import bindparam, insert, select
 
 from trustspace.core.clock import Clock, SystemClock
 from trustspace.core.errors import ValidationFailed
-from trustspace.store import dsp_core as core
-from trustspace.store import dsp_mapping as rows
 from trustspace.store.db import Database
-from trustspace.store.dsp_interfaces import Lanes
-from trustspace.store.dsp_models import LedgerReceiptRow
-from trustspace.store.dsp_records import NewOutboxMessage, OutboxMessage, ProcessEvent, Receipted
+from trustspace.store.dsp import core as core
+from trustspace.store.dsp import mapping as rows
+from trustspace.store.dsp.interfaces import Lanes
+from trustspace.store.dsp.models import LedgerReceiptRow
+from trustspace.store.dsp.records import NewOutboxMessage, OutboxMessage, ProcessEvent, Receipted
 
 _PENDING = select(core.OUTBOX).where(core.OUTBOX.c.sent_at.is_(None)).order_by(core.OUTBOX.c.id)
 _EVENTS = (select(core.EVENTS).where(core.EVENTS.c.id > bindparam("after_id"))
@@ -110,6 +110,20 @@ class OutboxSql(DspSqlBase):
         queued = [core.outbox_values(message, now) for message in messages]
         with self._db.writing() as connection:
             core.queue(connection, queued)
+
+    def readdress(self, process_kind: str, process_id: str, old_base: str, new_base: str) -> int:
+        kind = rows.check_kind(process_kind)
+        old, new = old_base.rstrip("/"), new_base.rstrip("/")
+        now = self._now()
+        with self._db.writing() as connection:
+            row = core.get_process(connection, kind, process_id, lock=True)
+            if row is None or row["counter_party_address"] != old or new == old:
+                return 0
+            core.move_process(connection, kind, process_id, {"counter_party_address": new, "updated_at": now})
+            moved = core.readdress_outbox(connection, kind, process_id, old, new)
+            core.add_event(connection, kind, process_id, row["state"],
+                           f"counter-party's endpoints moved from {old} to {new}", now)
+            return moved
 
     def pending_outbox(self, process_id: str | None = None) -> list[OutboxMessage]:
         """Unsent messages, leased or not, oldest first."""

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from trustspace.store.dsp_records import (
+from trustspace.store.dsp.records import (
     Agreement,
     Asset,
     Change,
@@ -192,6 +192,13 @@ class ProcessStore(ABC):
     @abstractmethod
     def drop_message(self, message_id: int) -> bool:
         """Give up on one unsent message that its receiver refuses for good."""
+
+    @abstractmethod
+    def readdress(self, process_kind: str, process_id: str, old_base: str, new_base: str) -> int:
+        """The counter-party now serves its endpoints under ``new_base``: in one transaction, the process's
+        address and the URLs of its unsent messages under ``old_base`` move there, and the history says so.
+        Returns how many messages moved; nothing changes (0) if the process's address is no longer
+        ``old_base``."""
 
     @abstractmethod
     def queue_outbox(self, messages: Sequence[NewOutboxMessage]) -> None:
