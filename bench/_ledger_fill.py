@@ -50,9 +50,9 @@ from trustspace.ledger.statements import (
 )
 from trustspace.operator.ledger.sequencer import DEFAULT_BATCH_SIZE, Sequencer
 from trustspace.store.db import Database, open_database
-from trustspace.store.ledger_models import LedgerEntryRow, LedgerPendingRow
-from trustspace.store.ledger_records import NewEntry
-from trustspace.store.ledger_sql import SqlLedgerStore
+from trustspace.store.ledger.models import LedgerEntryRow, LedgerPendingRow
+from trustspace.store.ledger.records import NewEntry
+from trustspace.store.ledger.sql import SqlLedgerStore
 
 LOG_SIZE = int(os.environ.get("BENCH_LOG_SIZE", "1000000"))
 # The sequencer's batch size: the operator's default unless BENCH_BATCH says otherwise (to compare sizes).

@@ -36,7 +36,7 @@ from trustspace.core.errors import TrustSpaceError, Unauthenticated, ValidationF
 from trustspace.core.ids import credit_code_check_char
 from trustspace.core.keys import SigningKey
 from trustspace.demo.processes import Service, Supervisor, free_port
-from trustspace.store.interfaces import ReplayStore
+from trustspace.store.membership.interfaces import ReplayStore
 from trustspace.web.problems import error_body
 
 FLOOR_ACK = {"@context": ["https://w3id.org/dspace/2025/1/context.jsonld"], "@type": "ContractNegotiation",

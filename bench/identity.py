@@ -33,9 +33,9 @@ from trustspace.identity.membership import (
 )
 from trustspace.identity.tokens import TokenVerifier, encode_credential, issue_token
 from trustspace.store.db import open_database
-from trustspace.store.interfaces import ReplayStore
-from trustspace.store.memory import InMemoryReplayStore
-from trustspace.store.sql import SqlConnectorStore
+from trustspace.store.membership.interfaces import ReplayStore
+from trustspace.store.membership.memory import InMemoryReplayStore
+from trustspace.store.membership.sql import SqlConnectorStore
 
 N = int(os.environ.get("BENCH_N", "5000"))
 

@@ -42,7 +42,7 @@ import psycopg
 from _ledger_fill import BATCH, LOG_SIZE, Filled, Ledger, fill, generated, logged, open_ledger, queue
 from _space import BenchSkip, cores, load_average, percentile, postgres_databases
 
-from trustspace.store.ledger_records import NewEntry
+from trustspace.store.ledger.records import NewEntry
 
 APPEND = int(os.environ.get("BENCH_APPEND", "100000"))
 TARGET = 20_000

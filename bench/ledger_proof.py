@@ -48,8 +48,8 @@ from trustspace.identity.did import did_key, verification_method_id
 from trustspace.ledger.merkle import verify_inclusion
 from trustspace.operator.ledger.service import Inclusion, LedgerConfig, LedgerService
 from trustspace.store.db import Database
-from trustspace.store.ledger_models import LedgerNodeRow
-from trustspace.store.ledger_sql import SqlLedgerStore
+from trustspace.store.ledger.models import LedgerNodeRow
+from trustspace.store.ledger.sql import SqlLedgerStore
 
 PROOFS = int(os.environ.get("BENCH_PROOFS", "20000"))
 PROOF_SECONDS = float(os.environ.get("BENCH_PROOF_SECONDS", "30"))

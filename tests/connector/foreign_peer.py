@@ -167,6 +167,12 @@ class ForeignPeer:
 
     # --- the double's own moves, sent after it has answered ---------------------------------------------------
     def later(self, url: str, body: dict[str, Any], audience: str, then: Callable[[], None] | None = None) -> None:
+        """Send ``body`` from a thread of its own; ``then`` (the double's own state change) is made *before*
+        the send, as a state machine with an outbox does: the counter-party may answer the message at once,
+        before the send has even returned here."""
+        if then is not None:
+            then()
+
         def run() -> None:
             for _ in range(30):
                 try:
@@ -174,8 +180,6 @@ class ForeignPeer:
                 except httpx.HTTPError:
                     return  # the test is over and its services gone
                 if answer.status_code < 300:
-                    if then is not None:
-                        then()
                     return
                 self.refusals.append((url, answer.status_code, answer.text))
                 time.sleep(0.1)

@@ -35,7 +35,7 @@ from trustspace.core.errors import ValidationFailed
 from trustspace.identity.did import did_web
 from trustspace.protocol import negotiation, transfer
 from trustspace.protocol.roles import Role
-from trustspace.store.dsp_records import Negotiation
+from trustspace.store.dsp.records import Negotiation
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "docs" / "conformance-seed.example.json"

@@ -17,8 +17,8 @@ from trustspace.connector.dsp.courier import MAX_BATCH, MAX_WAIT, Courier, evide
 from trustspace.core.clock import FixedClock
 from trustspace.core.keys import SigningKey
 from trustspace.store.db import open_database
-from trustspace.store.dsp_records import NewOutboxMessage
-from trustspace.store.dsp_sql import SqlDspStore
+from trustspace.store.dsp.records import NewOutboxMessage
+from trustspace.store.dsp.sql import SqlDspStore
 
 T0 = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
 LEDGER = "http://ledger.test/v1/ledger/entries"

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any, cast
 
-from trustspace.connector.dsp.management import EVENT_PAGE, _stream
-from trustspace.store.dsp_interfaces import ProcessStore
-from trustspace.store.dsp_records import ProcessEvent
+import anyio
+
+from trustspace.connector.dsp.events_stream import EVENT_PAGE, event_stream
+from trustspace.connector.dsp.management import view
+from trustspace.store.dsp.records import ProcessEvent
 
 AT = datetime(2026, 11, 27, tzinfo=UTC)
 
@@ -22,17 +23,22 @@ class History:
         return [e for e in self.all if e.id > after_id][:limit]
 
 
+def sent(history: History, after: int) -> list[str]:
+    async def collect() -> list[str]:
+        return [chunk async for chunk in event_stream(history.events, view, after, None, False, 10)]
+
+    return anyio.run(collect)
+
+
 def ids(lines: list[str]) -> list[int]:
     return [int(line.split("\n", 1)[0].removeprefix("id: ")) for line in lines]
 
 
 def test_not_following_returns_every_event_after_the_cursor_across_pages() -> None:
     history = History(2 * EVENT_PAGE + 7)
-    sent = list(_stream(cast(ProcessStore, history), 5, None, False, 10))
-    assert ids(sent) == list(range(6, 2 * EVENT_PAGE + 8))
+    assert ids(sent(history, 5)) == list(range(6, 2 * EVENT_PAGE + 8))
     assert history.pages == 3
 
 
 def test_an_empty_history_ends_at_once() -> None:
-    history: Any = History(0)
-    assert list(_stream(history, 0, None, False, 10)) == []
+    assert sent(History(0), 0) == []

@@ -9,8 +9,8 @@ from typing import Any, cast
 
 from trustspace.connector.dsp.worker import EVIDENCE_LANES, PROTOCOL_LANES, Worker
 from trustspace.core.clock import FixedClock
-from trustspace.store.dsp_interfaces import Lanes
-from trustspace.store.dsp_records import OutboxMessage
+from trustspace.store.dsp.interfaces import Lanes
+from trustspace.store.dsp.records import OutboxMessage
 
 T0 = datetime(2026, 11, 27, tzinfo=UTC)
 

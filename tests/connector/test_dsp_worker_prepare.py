@@ -11,7 +11,7 @@ from typing import Any, cast
 
 from trustspace.connector.dsp.worker import MAX_DATA_ATTEMPTS, Worker
 from trustspace.core.clock import FixedClock
-from trustspace.store.dsp_records import TransferRecord
+from trustspace.store.dsp.records import TransferRecord
 
 T0 = datetime(2026, 11, 27, tzinfo=UTC)
 

@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from conftest import LiveSpace
-from trustspace.store.dsp_records import Asset
+from trustspace.store.dsp.records import Asset
 from trustspace.web.jsondepth import MAX_JSON_DEPTH, DepthScanner
 
 

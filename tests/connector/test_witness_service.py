@@ -17,7 +17,7 @@ from trustspace.ledger.checkpoint import Checkpoint, NoteSigner, NoteVerifier, s
 from trustspace.ledger.errors import CosigningHalted, SplitView
 from trustspace.ledger.merkle import MemoryTree, consistency_proof, leaf_hash
 from trustspace.store.db import open_database
-from trustspace.store.sql import SqlConnectorStore
+from trustspace.store.membership.sql import SqlConnectorStore
 from trustspace.web.observability import ServiceMetrics
 
 ORIGIN = "127.0.0.1:9400/ledger"

@@ -17,7 +17,7 @@ from trustspace.core.errors import Unauthenticated
 from trustspace.core.keys import SigningKey
 from trustspace.identity.did import DidResolver, authentication_key
 from trustspace.identity.tokens import IssuerNotAdmitted, TokenVerifier, issue_token
-from trustspace.store.memory import InMemoryReplayStore
+from trustspace.store.membership.memory import InMemoryReplayStore
 
 AUDIENCE = "did:web:connector.example"
 NOW = datetime(2026, 6, 1, tzinfo=UTC)

@@ -20,7 +20,7 @@ from test_ledger_store import SIGNER, T0, assert_log_is, queue
 from trustspace.core.clock import FixedClock
 from trustspace.operator.ledger.sequencer import Sequencer
 from trustspace.store.db import open_database
-from trustspace.store.ledger_sql import SqlLedgerStore
+from trustspace.store.ledger.sql import SqlLedgerStore
 
 BATCH = 200
 durable_url = test_ledger_store.durable_url  # the fixture: SQLite in a file, and PostgreSQL

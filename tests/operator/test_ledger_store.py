@@ -28,9 +28,9 @@ from trustspace.ledger.merkle import (
 from trustspace.operator.ledger.frontier import Frontier
 from trustspace.operator.ledger.sequencer import Sequencer
 from trustspace.store.db import Database, open_database
-from trustspace.store.ledger_models import LedgerEntryRow, LedgerPendingRow
-from trustspace.store.ledger_records import EntryQuery, NewEntry, StoredCosignature
-from trustspace.store.ledger_sql import SqlLedgerStore
+from trustspace.store.ledger.models import LedgerEntryRow, LedgerPendingRow
+from trustspace.store.ledger.records import EntryQuery, NewEntry, StoredCosignature
+from trustspace.store.ledger.sql import SqlLedgerStore
 
 T0 = datetime(2026, 3, 1, 8, 0, tzinfo=UTC)
 LOG_KEY = SigningKey.from_seed(bytes(range(32)))

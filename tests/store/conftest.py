@@ -15,7 +15,7 @@ import pytest
 from sqlalchemy import Engine, create_engine, make_url, text
 
 from trustspace.store.db import Component, Database, open_database
-from trustspace.store.sql import SqlConnectorStore, SqlOperatorStore
+from trustspace.store.membership.sql import SqlConnectorStore, SqlOperatorStore
 
 
 @dataclass

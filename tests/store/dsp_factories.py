@@ -7,8 +7,8 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
-from trustspace.store.dsp_records import Agreement, Negotiation, NewOutboxMessage, TransferRecord
-from trustspace.store.dsp_sql import SqlDspStore
+from trustspace.store.dsp.records import Agreement, Negotiation, NewOutboxMessage, TransferRecord
+from trustspace.store.dsp.sql import SqlDspStore
 
 T0 = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
 PROVIDER = "did:web:provider.example"

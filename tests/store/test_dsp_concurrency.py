@@ -13,9 +13,9 @@ from sqlalchemy import select
 
 from trustspace.core.clock import FixedClock
 from trustspace.core.errors import Conflict
-from trustspace.store.dsp_models import OutboxRow
-from trustspace.store.dsp_records import Change, Negotiation, OutboxMessage, TransferRecord
-from trustspace.store.dsp_sql import SqlDspStore
+from trustspace.store.dsp.models import OutboxRow
+from trustspace.store.dsp.records import Change, Negotiation, OutboxMessage, TransferRecord
+from trustspace.store.dsp.sql import SqlDspStore
 
 if TYPE_CHECKING:  # tests are not a package; pytest loads this folder's conftest for the fixtures
     from conftest import Backend

@@ -17,8 +17,8 @@ from trustspace.core.clock import FixedClock
 from trustspace.core.errors import Conflict, NotFound, ValidationFailed
 from trustspace.core.keys import SigningKey
 from trustspace.ledger.statements import Statement, digest_payload, verify_statement
-from trustspace.store.dsp_records import Asset, OfferRecord, OutboxMessage, PolicyRecord
-from trustspace.store.dsp_sql import SqlDspStore
+from trustspace.store.dsp.records import Asset, OfferRecord, OutboxMessage, PolicyRecord
+from trustspace.store.dsp.sql import SqlDspStore
 
 if TYPE_CHECKING:  # tests are not a package; pytest loads this folder's conftest for the fixtures
     from conftest import Backend

@@ -13,9 +13,9 @@ from dsp_factories import at, message, start
 
 from trustspace.core.clock import FixedClock
 from trustspace.core.errors import ValidationFailed
-from trustspace.store.dsp_interfaces import Lanes
-from trustspace.store.dsp_records import Change, OutboxMessage
-from trustspace.store.dsp_sql import SqlDspStore
+from trustspace.store.dsp.interfaces import Lanes
+from trustspace.store.dsp.records import Change, OutboxMessage
+from trustspace.store.dsp.sql import SqlDspStore
 
 if TYPE_CHECKING:  # tests are not a package; pytest loads this folder's conftest for the fixtures
     from conftest import Backend

@@ -13,8 +13,8 @@ from sqlalchemy import text
 
 from trustspace.core.clock import FixedClock
 from trustspace.store.db import _alembic_config, make_engine
-from trustspace.store.dsp_records import Receipted
-from trustspace.store.dsp_sql import SqlDspStore
+from trustspace.store.dsp.records import Receipted
+from trustspace.store.dsp.sql import SqlDspStore
 
 if TYPE_CHECKING:  # tests are not a package; pytest loads this folder's conftest for the fixtures
     from conftest import Backend

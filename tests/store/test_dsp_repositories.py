@@ -20,11 +20,11 @@ from trustspace.core.clock import FixedClock
 from trustspace.core.errors import Conflict, NotFound, ValidationFailed
 from trustspace.protocol.negotiation import NegotiationState
 from trustspace.protocol.roles import Role
-from trustspace.store import dsp_core
 from trustspace.store.db import _alembic_config
-from trustspace.store.dsp_records import Asset, Change, OfferRecord, PolicyRecord
-from trustspace.store.dsp_sql import SqlDspStore
-from trustspace.store.models import ConnectorBase
+from trustspace.store.dsp import core as dsp_core
+from trustspace.store.dsp.records import Asset, Change, OfferRecord, PolicyRecord
+from trustspace.store.dsp.sql import SqlDspStore
+from trustspace.store.schema import CONNECTOR_METADATA
 
 if TYPE_CHECKING:  # tests are not a package; pytest loads this folder's conftest for the fixtures
     from conftest import Backend
@@ -58,7 +58,7 @@ class TestDspRepositories:
             command.upgrade(config, "head")
         with db.engine.connect() as connection:
             context = MigrationContext.configure(connection, opts={"compare_type": True})
-            assert compare_metadata(context, ConnectorBase.metadata) == []
+            assert compare_metadata(context, CONNECTOR_METADATA) == []
 
     # --- catalog ----------------------------------------------------------------------------------------
 

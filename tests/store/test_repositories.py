@@ -16,8 +16,7 @@ from sqlalchemy import inspect
 
 from trustspace.core.errors import Conflict, NotFound, ValidationFailed
 from trustspace.store.db import Database, _alembic_config, migrate
-from trustspace.store.models import ConnectorBase, OperatorBase
-from trustspace.store.records import (
+from trustspace.store.membership.records import (
     Application,
     ConnectorRecord,
     IssuedCredential,
@@ -25,7 +24,8 @@ from trustspace.store.records import (
     Space,
     TrustedIssuer,
 )
-from trustspace.store.sql import SqlConnectorStore, SqlOperatorStore
+from trustspace.store.membership.sql import SqlConnectorStore, SqlOperatorStore
+from trustspace.store.schema import CONNECTOR_METADATA, OPERATOR_METADATA
 
 if TYPE_CHECKING:  # tests are not a package; pytest loads this folder's conftest for the fixtures
     from conftest import Backend
@@ -104,12 +104,13 @@ class TestRepositories:
         with db.engine.connect() as connection:
             assert MigrationContext.configure(connection).get_current_revision() == head
 
-    @pytest.mark.parametrize(("component", "base"), [("operator", OperatorBase), ("connector", ConnectorBase)])
-    def test_migrations_create_exactly_the_models(self, backend: Backend, component: Any, base: Any) -> None:
+    @pytest.mark.parametrize(("component", "metadata"), [("operator", OPERATOR_METADATA),
+                                                         ("connector", CONNECTOR_METADATA)])
+    def test_migrations_create_exactly_the_models(self, backend: Backend, component: Any, metadata: Any) -> None:
         db = backend.open(component)
         with db.engine.connect() as connection:
             context = MigrationContext.configure(connection, opts={"compare_type": True})
-            assert compare_metadata(context, base.metadata) == []
+            assert compare_metadata(context, metadata) == []
 
     def test_connector_database_has_no_operator_tables(self, backend: Backend) -> None:
         db = backend.open("connector")

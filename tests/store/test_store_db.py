@@ -15,7 +15,7 @@ from sqlalchemy.pool import StaticPool
 
 from trustspace.core.errors import ValidationFailed
 from trustspace.store.db import Database, database_url, make_engine, migrate
-from trustspace.store.models import SettingRow, SpaceMemberRow
+from trustspace.store.membership.models import SettingRow, SpaceMemberRow
 
 if TYPE_CHECKING:  # tests are not a package; pytest loads this folder's conftest for the fixtures
     from conftest import Backend

@@ -10,10 +10,13 @@ from rich.table import Table
 
 from trustspace import __version__
 from trustspace.cli.credential import credential_app
+from trustspace.cli.exchange import asset_app, catalog, negotiate, offer_app
 from trustspace.cli.ledger import ledger_app
+from trustspace.cli.members import member_app
 from trustspace.cli.output import console, emit_json, friendly_errors
 from trustspace.cli.policy import policy_app
 from trustspace.cli.services import Json, connector_app, operator_app
+from trustspace.cli.transfers import agreement_app, transfer_app
 from trustspace.client.http import KeyClient
 
 app = typer.Typer(help="TrustSpace: a trusted data space (可信数据空间).", no_args_is_help=True,
@@ -22,6 +25,13 @@ app.add_typer(operator_app, name="operator")
 app.add_typer(connector_app, name="connector")
 app.add_typer(ledger_app, name="ledger")
 app.add_typer(credential_app, name="credential")
+app.add_typer(member_app, name="member")
+app.add_typer(asset_app, name="asset")
+app.add_typer(offer_app, name="offer")
+app.command("catalog")(catalog)
+app.command("negotiate")(negotiate)
+app.add_typer(agreement_app, name="agreement")
+app.add_typer(transfer_app, name="transfer")
 app.add_typer(policy_app, name="policy")
 
 
@@ -44,8 +54,9 @@ def demo(
 ) -> None:
     """Play the story of a data space on this machine: an operator and three participants."""
     from trustspace.demo.runner import run_demo
+    from trustspace.demo.story import ACTS
 
-    raise typer.Exit(run_demo(stay=stay, workdir=workdir, keep=keep))
+    raise typer.Exit(run_demo(ACTS, stay=stay, workdir=workdir, keep=keep))
 
 
 @app.command()

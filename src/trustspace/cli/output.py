@@ -26,7 +26,7 @@ def fail(message: str, hint: str | None = None, *, as_json: bool = False, code: 
     if as_json:
         emit_json({"ok": False, "error": message, "hint": hint})
     else:
-        # the message may quote what a user or a peer sent: "[...]" in it is text, not Rich markup
+        # Messages quote remote answers and names people chose: their brackets are text, not Rich markup.
         err_console.print(f"[bold red]error:[/] {escape(message)}")
         if hint:
             err_console.print(f"[yellow]next:[/] {escape(hint)}")

@@ -8,7 +8,6 @@ from typing import Annotated
 from urllib.parse import urlsplit
 
 import typer
-import uvicorn
 
 from trustspace.cli.output import console, emit_json, fail, friendly_errors
 from trustspace.connector.settings import ConnectorSettings, init_connector
@@ -16,6 +15,7 @@ from trustspace.core.errors import TrustSpaceError
 from trustspace.identity.did import did_web
 from trustspace.operator.settings import OperatorSettings
 from trustspace.web.observability import configure_logging
+from trustspace.web.serve import run
 
 operator_app = typer.Typer(help="Run the space operator's service platform.", no_args_is_help=True)
 connector_app = typer.Typer(help="Set up and run a participant's connector.", no_args_is_help=True)
@@ -62,7 +62,7 @@ def operator_start(
     with friendly_errors():
         app = create_app(settings)
     _settle()
-    uvicorn.run(app, host=host, port=port, log_config=None, access_log=False)
+    run(app, host, port)
 
 
 @connector_app.command("init")
@@ -110,6 +110,8 @@ def connector_start(
                                                         "production); needs --seed")] = False,
     seed: Annotated[Path | None, typer.Option(envvar="TRUSTSPACE_SEED", exists=True, dir_okay=False,
                                               help="conformance seed file (docs/conformance-mode.md)")] = None,
+    event_streams: Annotated[int | None, typer.Option(envvar="TRUSTSPACE_EVENT_STREAMS_PER_KEY", min=1, help=(
+        "management event streams one API key may hold open at once (default 8)"))] = None,
     log_json: LogJson = False,
 ) -> None:
     """Start a connector initialised with 'trustspace connector init'."""
@@ -125,11 +127,12 @@ def connector_start(
         settings = ConnectorSettings.load(data_dir, database_url=database_url,
                                           heartbeat_interval=heartbeat_interval, status_list_ttl=status_list_ttl,
                                           process_deadline=process_deadline, conformance_mode=conformance_mode,
-                                          seed=seed, witness_interval=witness_interval)
+                                          seed=seed, witness_interval=witness_interval,
+                                          event_streams_per_key=event_streams)
         app = create_app(settings)
     _settle()
-    uvicorn.run(app, host=host, port=port or urlsplit(settings.public_url).port or 8500, log_config=None,
-                access_log=False)
+    # Open event streams are ended as soon as a stop is asked for, not waited out.
+    run(app, host, port or urlsplit(settings.public_url).port or 8500, closing=app.state.event_streams.close)
 
 
 @connector_app.command("processes")

@@ -22,6 +22,7 @@ from trustspace.connector.conformance import (
     load_seed,
 )
 from trustspace.connector.dsp.assembly import DspParts, install_dsp
+from trustspace.connector.dsp.events_stream import EventStreams
 from trustspace.connector.dsp.routes import error_for_path
 from trustspace.connector.evidence import EvidenceRecorder
 from trustspace.connector.heartbeat import Heartbeat
@@ -48,13 +49,15 @@ from trustspace.identity.membership import (
     admit_members,
 )
 from trustspace.identity.tokens import TokenVerifier
+from trustspace.protocol.openapi import components as dsp_components
 from trustspace.store.db import database_url, open_database
-from trustspace.store.interfaces import ConnectorStore
 from trustspace.store.keystore import load_keystore, write_secret_file
-from trustspace.store.sql import SqlConnectorStore
+from trustspace.store.membership.interfaces import ConnectorStore
+from trustspace.store.membership.sql import SqlConnectorStore
 from trustspace.web.app import database_ready, service_app
 from trustspace.web.auth import Authenticator, hash_api_key
 from trustspace.web.observability import ServiceMetrics
+from trustspace.web.openapi import add_schemas
 
 log = logging.getLogger("trustspace.connector")
 
@@ -124,6 +127,7 @@ def create_app(
 
     recorder = EvidenceRecorder(key, did, verification_method_id(did), settings.operator_url, operator_did, clock)
     witness = WitnessService(store, key, did, operator, clock, metrics, settings.witness_interval)
+    streams = EventStreams(settings.event_streams_per_key)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -132,7 +136,9 @@ def create_app(
         parts[0].worker.start()
         if settings.witness_interval > 0:
             witness.start()
+        streams.reopen()
         yield
+        streams.close()
         witness.stop()
         parts[0].worker.stop()
         heartbeat.stop()
@@ -144,18 +150,21 @@ def create_app(
         metrics=metrics, lifespan=lifespan, max_body_bytes=settings.max_body_bytes, streaming_prefixes=("/inbox/",),
         scoped_errors=error_for_path,
     )
+    add_schemas(app, dsp_components)
     app.include_router(build_router(auth, holder, operator, heartbeat, signer, settings.public_url))
     parts.append(install_dsp(app, db=db, auth=auth, signer=signer, key=key, did=did, public_url=settings.public_url,
                              data_dir=settings.data_dir, clock=clock, deadline_seconds=settings.process_deadline,
                              poll=settings.worker_poll, seed=conformance,
                              evidence=None if conformance is not None else recorder,
-                             data_roots=settings.data_roots, inbox_max_bytes=settings.inbox_max_bytes))
+                             data_roots=settings.data_roots, inbox_max_bytes=settings.inbox_max_bytes,
+                             event_streams=streams))
     if isinstance(auth, ConformanceAuthenticator):
         _install_conformance(app, auth, parts[0], did, clock)
     app.include_router(ledger_router(auth, parts[0].store, witness))
     app.state.did = did
     app.state.store = store
     app.state.dsp = parts[0]
+    app.state.event_streams = streams
     return app
 
 

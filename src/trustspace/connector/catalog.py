@@ -9,8 +9,8 @@ from typing import Any
 
 from trustspace.core.errors import ValidationFailed
 from trustspace.protocol.schemas import validate
-from trustspace.store.dsp_interfaces import CatalogStore
-from trustspace.store.dsp_records import Asset, OfferRecord, PolicyRecord
+from trustspace.store.dsp.interfaces import CatalogStore
+from trustspace.store.dsp.records import Asset, OfferRecord, PolicyRecord
 
 DSP_CONTEXT = "https://w3id.org/dspace/2025/1/context.jsonld"
 PULL, PUSH = "HttpData-PULL", "HttpData-PUSH"

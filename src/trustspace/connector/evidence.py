@@ -18,7 +18,7 @@ from trustspace.core.clock import Clock
 from trustspace.core.keys import SigningKey
 from trustspace.ledger.statements import EventType, Identifier, digest_payload, new_statement, sign_statement
 from trustspace.store.db import Database
-from trustspace.store.dsp_records import (
+from trustspace.store.dsp.records import (
     Asset,
     Change,
     Negotiation,
@@ -28,7 +28,7 @@ from trustspace.store.dsp_records import (
     PolicyRecord,
     TransferRecord,
 )
-from trustspace.store.dsp_sql import SqlDspStore
+from trustspace.store.dsp.sql import SqlDspStore
 
 LEDGER_PATH = "/v1/ledger/entries"
 

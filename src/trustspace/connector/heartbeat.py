@@ -7,7 +7,7 @@ import threading
 
 from trustspace.client.http import SignedClient
 from trustspace.core.errors import TrustSpaceError
-from trustspace.store.interfaces import ConnectorStore
+from trustspace.store.membership.interfaces import ConnectorStore
 
 log = logging.getLogger("trustspace.connector.heartbeat")
 REGISTRATION = "registry.connector_id"

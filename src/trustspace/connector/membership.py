@@ -11,7 +11,7 @@ from trustspace.core.errors import Conflict, PeerError
 from trustspace.identity import credentials as vc
 from trustspace.identity.did import DidResolver
 from trustspace.identity.membership import read_membership
-from trustspace.store.interfaces import ConnectorStore
+from trustspace.store.membership.interfaces import ConnectorStore
 
 log = logging.getLogger("trustspace.connector.membership")
 APPLICATION = "membership.application_id"

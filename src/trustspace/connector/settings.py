@@ -35,6 +35,8 @@ class ConnectorSettings:
     # Folders file sources may be served from (TRUSTSPACE_DATA_ROOTS, os.pathsep-separated); none given: the
     # data/ folder inside data_dir (see docs/data-sources.md).
     data_roots: tuple[Path, ...] = ()
+    # Management event streams one API key may hold open at once (each is a connection and a poll of the store).
+    event_streams_per_key: int = 8
 
     @property
     def keystore_path(self) -> Path:

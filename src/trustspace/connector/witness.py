@@ -26,7 +26,7 @@ from trustspace.core.keys import SigningKey
 from trustspace.ledger.checkpoint import Checkpoint, Note, NoteVerifier
 from trustspace.ledger.errors import CosigningHalted, SplitView
 from trustspace.ledger.witness import Cosigner, OriginState, SplitViewEvidence, Witness, WitnessState
-from trustspace.store.interfaces import ConnectorStore
+from trustspace.store.membership.interfaces import ConnectorStore
 from trustspace.web.observability import ServiceMetrics
 
 log = logging.getLogger("trustspace.connector.witness")

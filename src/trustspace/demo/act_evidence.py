@@ -11,7 +11,7 @@ import time
 from typing import Any
 
 from trustspace.cli.ledger import audit_database, build_bundle, verify_offline
-from trustspace.demo.runner import Act, DemoContext, DemoFailure
+from trustspace.demo.context import Act, DemoContext, DemoFailure
 from trustspace.demo.show import executable, from_file
 
 QUORUM = 2

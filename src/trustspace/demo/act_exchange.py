@@ -10,8 +10,8 @@ from pathlib import Path
 from typing import Any
 
 from trustspace.client.http import KeyClient
+from trustspace.demo.context import Act, DemoContext, DemoFailure
 from trustspace.demo.data import write_grid_usage, write_tax_records
-from trustspace.demo.runner import Act, DemoContext, DemoFailure
 
 POLICY = {"permission": [{"action": "use", "constraint": [
     {"leftOperand": "trustspace:role", "operator": "isAnyOf", "rightOperand": ["consumer"]}]}]}

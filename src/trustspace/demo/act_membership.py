@@ -13,8 +13,8 @@ from trustspace.connector.settings import init_connector
 from trustspace.core.clock import SystemClock
 from trustspace.core.keys import SigningKey
 from trustspace.demo.cast import CAST, EX_MEMBER
+from trustspace.demo.context import Act, DemoContext, DemoFailure, Participant
 from trustspace.demo.processes import free_port
-from trustspace.demo.runner import Act, DemoContext, DemoFailure, Participant
 from trustspace.demo.show import executable
 from trustspace.identity.did import did_key, did_web, verification_method_id
 

@@ -1,8 +1,4 @@
-"""The demo's frame: a working folder, the processes, the shared context, and the acts in order.
-
-An act is a title and a function of the context. Later issues append acts to ``ACTS``; each act may rely on
-what the acts before it left in the context.
-"""
+"""The demo's frame: a working folder, the processes, signals, and the acts it is given, in order."""
 
 from __future__ import annotations
 
@@ -11,23 +7,16 @@ import signal
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from rich.console import Console
 from rich.rule import Rule
 
-from trustspace.client.http import KeyClient
 from trustspace.core.errors import TrustSpaceError
-from trustspace.demo.cast import Role
+from trustspace.demo.context import Act, DemoContext, DemoFailure
 from trustspace.demo.processes import Supervisor
-from trustspace.demo.show import print_check, print_command
-
-
-class DemoFailure(Exception):
-    """A step of the story did not turn out as it must."""
 
 
 class Stopped(BaseException):  # like KeyboardInterrupt: no broad `except Exception` may swallow it
@@ -58,71 +47,20 @@ def stopped_by_signals() -> Iterator[None]:
             signal.signal(sig, handler)
 
 
-@dataclass
-class Participant:
-    role: Role
-    url: str
-    did: str
-    data_dir: Path
-    management: KeyClient
-
-
-@dataclass
-class DemoContext:
-    workdir: Path
-    supervisor: Supervisor
-    console: Console
-    operator_url: str = ""
-    operator_did: str = ""
-    admin: KeyClient | None = None
-    participants: dict[str, Participant] = field(default_factory=dict)
-    checks: list[tuple[str, bool]] = field(default_factory=list)
-    removed_at_end: bool = False
-
-    def check(self, label: str, ok: bool) -> None:
-        self.checks.append((label, ok))
-        print_check(self.console, "[green]✓[/]" if ok else "[red]✗[/]", label)
-        if not ok:
-            raise DemoFailure(label)
-
-    def suggest(self, intro: str, words: Sequence[str]) -> None:
-        """A command for the reader to run, working as printed (while the working folder exists)."""
-        if self.removed_at_end:
-            intro += " (the folder is removed at the end: pass --keep to keep it)"
-        self.console.print(intro)
-        print_command(self.console, words)
-
-    def operator_admin(self) -> KeyClient:
-        if self.admin is None:
-            raise DemoFailure("the operator is not running yet")
-        return self.admin
-
-
-@dataclass(frozen=True)
-class Act:
-    title: str
-    play: Callable[[DemoContext], None]
-
-
-def acts() -> list[Act]:
-    from trustspace.demo import act_evidence, act_exchange, act_membership
-
-    return [act_membership.ACT, act_exchange.ACT, act_evidence.ACT]
-
-
-def run_demo(*, stay: bool, workdir: Path | None, console: Console | None = None, keep: bool = False) -> int:
-    """Play the acts; a temporary working folder is removed after a successful run unless ``keep`` or
+def run_demo(acts: Sequence[Act], *, stay: bool, workdir: Path | None, console: Console | None = None,
+             keep: bool = False) -> int:
+    """Play ``acts`` in order; a temporary working folder is removed after a successful run unless ``keep`` or
     ``stay`` (a failed run keeps it: its logs say what went wrong)."""
     console = console or Console(emoji=False)
     folder = workdir or Path(tempfile.mkdtemp(prefix="trustspace-demo-"))
-    code = _run(stay, folder, console, removed_at_end=workdir is None and not (stay or keep))
+    code = _run(acts, stay, folder, console, removed_at_end=workdir is None and not (stay or keep))
     if workdir is None and code == 0 and not (stay or keep):
         shutil.rmtree(folder, ignore_errors=True)
         console.print("working folder removed (pass --keep to keep it)")
     return code
 
 
-def _run(stay: bool, folder: Path, console: Console, *, removed_at_end: bool) -> int:
+def _run(acts: Sequence[Act], stay: bool, folder: Path, console: Console, *, removed_at_end: bool) -> int:
     folder.mkdir(parents=True, exist_ok=True)
     context = DemoContext(folder, Supervisor(folder), console, removed_at_end=removed_at_end)
     console.print(Rule("[bold]TrustSpace demo[/] — a trusted data space on this machine (demo keys, not for "
@@ -131,7 +69,7 @@ def _run(stay: bool, folder: Path, console: Console, *, removed_at_end: bool) ->
     started = time.monotonic()
     try:
         with stopped_by_signals():
-            return _play(context, stay, started)
+            return _play(context, acts, stay, started)
     except Stopped as exc:
         console.print(f"{exc} received; stopping every service")
         return 128 + exc.signum
@@ -139,11 +77,11 @@ def _run(stay: bool, folder: Path, console: Console, *, removed_at_end: bool) ->
         context.supervisor.stop_all()
 
 
-def _play(context: DemoContext, stay: bool, started: float) -> int:
+def _play(context: DemoContext, acts: Sequence[Act], stay: bool, started: float) -> int:
     console = context.console
     folder = context.workdir
     try:
-        for number, act in enumerate(acts(), start=1):
+        for number, act in enumerate(acts, start=1):
             console.print(Rule(f"Act {number}: {act.title}"))
             act.play(context)
         console.print(Rule(f"[bold green]all {len(context.checks)} checks passed[/] in "

@@ -44,7 +44,7 @@ from trustspace.core.canonical import canonicalize
 from trustspace.core.clock import Clock
 from trustspace.core.errors import Unauthenticated
 from trustspace.core.keys import SigningKey, VerifyingKey
-from trustspace.store.interfaces import ReplayStore
+from trustspace.store.membership.interfaces import ReplayStore
 
 MAX_LIFETIME = 300
 DEFAULT_LIFETIME = 120

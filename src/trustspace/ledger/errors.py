@@ -10,12 +10,26 @@ Detail strings name what failed; they never include key material.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
 
 from trustspace.core.errors import CallerError, Conflict, NotFound, PeerError, Unauthenticated, ValidationFailed
 
-if TYPE_CHECKING:
-    from trustspace.ledger.witness import SplitViewEvidence
+
+@dataclass(frozen=True, slots=True)
+class SplitViewEvidence:
+    """Two checkpoints of one origin, both signed by the log, that this witness could not reconcile.
+
+    ``provable`` is True when the sizes are equal and the roots differ: anyone holding the log's key can
+    check that from the two notes alone. Otherwise the evidence is the failed ``proof`` the log supplied.
+    """
+
+    origin: str
+    known_note: str
+    known_size: int
+    conflicting_note: str
+    conflicting_size: int
+    proof: tuple[bytes, ...]
+    provable: bool
 
 
 class InvalidMerkleProof(ValidationFailed):

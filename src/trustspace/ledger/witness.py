@@ -45,6 +45,7 @@ from trustspace.ledger.errors import (
     MalformedNote,
     QuorumNotMet,
     SplitView,
+    SplitViewEvidence,
     StaleOldSize,
     UnknownLogOrigin,
 )
@@ -185,23 +186,6 @@ def open_final_checkpoint(
     if count < k:
         raise QuorumNotMet(f"checkpoint of {checkpoint.origin!r} has {count} of the {k} cosignatures it needs")
     return checkpoint
-
-
-@dataclass(frozen=True, slots=True)
-class SplitViewEvidence:
-    """Two checkpoints of one origin, both signed by the log, that this witness could not reconcile.
-
-    ``provable`` is True when the sizes are equal and the roots differ: anyone holding the log's key can
-    check that from the two notes alone. Otherwise the evidence is the failed ``proof`` the log supplied.
-    """
-
-    origin: str
-    known_note: str
-    known_size: int
-    conflicting_note: str
-    conflicting_size: int
-    proof: tuple[bytes, ...]
-    provable: bool
 
 
 @dataclass(frozen=True, slots=True)

@@ -37,10 +37,10 @@ from trustspace.operator.registry import Registry
 from trustspace.operator.routes import build_router
 from trustspace.operator.settings import OperatorSettings
 from trustspace.store.db import Database, database_url, open_database
-from trustspace.store.interfaces import OperatorStore
 from trustspace.store.keystore import load_or_create_keystore, write_secret_file
-from trustspace.store.ledger_sql import SqlLedgerStore
-from trustspace.store.sql import SqlOperatorStore
+from trustspace.store.ledger.sql import SqlLedgerStore
+from trustspace.store.membership.interfaces import OperatorStore
+from trustspace.store.membership.sql import SqlOperatorStore
 from trustspace.web.app import database_ready, service_app
 from trustspace.web.auth import Authenticator, hash_api_key
 from trustspace.web.observability import ServiceMetrics

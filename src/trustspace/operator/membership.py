@@ -17,8 +17,8 @@ from trustspace.identity.membership import MEMBERSHIP_TYPE
 from trustspace.identity.status_list import StatusList, status_entry, status_list_credential
 from trustspace.operator.schemas import ApplicationIn
 from trustspace.operator.settings import OperatorSettings
-from trustspace.store.interfaces import OperatorStore
-from trustspace.store.records import Application, IssuedCredential, MembershipStatus
+from trustspace.store.membership.interfaces import OperatorStore
+from trustspace.store.membership.records import Application, IssuedCredential, MembershipStatus
 
 log = logging.getLogger("trustspace.operator.membership")
 STATUS_LIST_SIZE = 131072

@@ -8,8 +8,8 @@ from enum import StrEnum
 from trustspace.core.clock import Clock
 from trustspace.core.errors import Conflict, NotFound
 from trustspace.core.ids import new_id
-from trustspace.store.interfaces import OperatorStore
-from trustspace.store.records import ConnectorRecord, MembershipStatus, Space
+from trustspace.store.membership.interfaces import OperatorStore
+from trustspace.store.membership.records import ConnectorRecord, MembershipStatus, Space
 
 # A connector is late after missing LATE_AFTER heartbeats and gone after GONE_AFTER.
 LATE_AFTER = 2

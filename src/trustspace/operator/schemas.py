@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, HttpUrl, field_validator
 
 from trustspace.core.errors import ValidationFailed
 from trustspace.core.ids import validate_credit_code
-from trustspace.store.records import Application, ConnectorRecord, Space, TrustDecision, TrustedIssuer
+from trustspace.store.membership.records import Application, ConnectorRecord, Space, TrustDecision, TrustedIssuer
 
 Role = Literal["provider", "consumer"]
 DID_PATTERN = r"^did:[a-z0-9]+:[A-Za-z0-9._:%-]+$"

@@ -11,7 +11,7 @@ import pyarrow as pa  # type: ignore[import-untyped]
 import pyarrow.parquet as pq  # type: ignore[import-untyped]
 
 from trustspace.connector.dataplane.errors import InvalidDataAddress
-from trustspace.connector.dataplane.sql import csv_text
+from trustspace.connector.dataplane.values import csv_text
 
 
 def write_parquet(names: list[str], batches: Iterator[Sequence[Any]], target: Path) -> None:

@@ -20,7 +20,6 @@ import re
 import sqlite3
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from datetime import date, datetime, time
 from pathlib import Path
 from typing import Any, Literal
 
@@ -30,6 +29,7 @@ from sqlalchemy.exc import ArgumentError
 from sqlalchemy.pool import NullPool
 
 from trustspace.connector.dataplane.errors import InvalidDataAddress
+from trustspace.connector.dataplane.values import csv_text
 from trustspace.core.errors import ValidationFailed
 from trustspace.store.db import make_engine
 
@@ -191,14 +191,3 @@ def _write_csv(names: list[str], batches: Iterator[Sequence[Any]], target: Path)
             writer.writerows([csv_text(value) for value in row] for row in batch)
 
 
-def csv_text(value: Any) -> Any:
-    """CSV spelling of a value: NULL empty, bytes as hex, times in ISO 8601, booleans lower-case."""
-    if value is None:
-        return ""
-    if isinstance(value, bytes | bytearray | memoryview):
-        return bytes(value).hex()
-    if isinstance(value, datetime | date | time):
-        return value.isoformat()
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return value

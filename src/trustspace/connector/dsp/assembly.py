@@ -13,6 +13,7 @@ from trustspace.connector.conformance import ScriptedStrategy, Seed, apply_seed
 from trustspace.connector.dsp import wire
 from trustspace.connector.dsp.dataplane import ConnectorDataPlane
 from trustspace.connector.dsp.discovery import Discovery
+from trustspace.connector.dsp.events_stream import EventStreams
 from trustspace.connector.dsp.management import build_management_router
 from trustspace.connector.dsp.negotiations import Negotiations
 from trustspace.connector.dsp.relocation import Relocation
@@ -25,7 +26,7 @@ from trustspace.connector.policy import SimplePolicyDecisionPoint
 from trustspace.core.clock import Clock
 from trustspace.core.keys import SigningKey
 from trustspace.store.db import Database
-from trustspace.store.dsp_sql import SqlDspStore
+from trustspace.store.dsp.sql import SqlDspStore
 from trustspace.web.auth import Authenticator
 
 
@@ -42,7 +43,7 @@ def install_dsp(app: FastAPI, *, db: Database, auth: Authenticator, signer: Sign
                 public_url: str, data_dir: Path, clock: Clock, deadline_seconds: float,
                 seed: Seed | None = None, poll: float = 1.0,
                 evidence: EvidenceRecorder | None = None, data_roots: tuple[Path, ...] = (),
-                inbox_max_bytes: int | None = None) -> DspParts:
+                inbox_max_bytes: int | None = None, event_streams: EventStreams | None = None) -> DspParts:
     store = EvidencingDspStore(db, evidence)
     pdp = SimplePolicyDecisionPoint()
     strategy: Strategy = AutomaticStrategy(pdp, clock)
@@ -65,7 +66,8 @@ def install_dsp(app: FastAPI, *, db: Database, auth: Authenticator, signer: Sign
     holder.append(worker)
     app.include_router(build_dsp_router(auth, catalog, negotiations, transfers, public_url))
     app.include_router(build_management_router(auth, store, store, negotiations, transfers, signer, clock,
-                                               discovery, check_address=data_plane.check_address))
+                                               discovery, check_address=data_plane.check_address,
+                                               streams=event_streams))
     app.include_router(data_plane.router())
     return DspParts(store, negotiations, transfers, worker, data_plane)
 

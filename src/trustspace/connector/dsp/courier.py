@@ -29,8 +29,8 @@ from trustspace.client.http import Signer
 from trustspace.connector.dsp.wire import problem_text
 from trustspace.connector.evidence import LEDGER_PREFIX
 from trustspace.core.clock import Clock
-from trustspace.store.dsp_interfaces import ProcessStore
-from trustspace.store.dsp_records import OutboxMessage, Receipted
+from trustspace.store.dsp.interfaces import ProcessStore
+from trustspace.store.dsp.records import OutboxMessage, Receipted
 
 log = logging.getLogger("trustspace.connector.evidence")
 

@@ -35,8 +35,8 @@ from trustspace.connector.dataplane.tokens import (
 from trustspace.core.clock import Clock
 from trustspace.core.errors import Conflict
 from trustspace.core.keys import SigningKey
-from trustspace.store.dsp_interfaces import CatalogStore, ProcessStore
-from trustspace.store.dsp_records import TransferRecord
+from trustspace.store.dsp.interfaces import CatalogStore, ProcessStore
+from trustspace.store.dsp.records import TransferRecord
 
 PULL_TOKEN_LIFETIME = 3600
 

@@ -21,8 +21,8 @@ from trustspace.protocol.negotiation import NegotiationMessage as Msg
 from trustspace.protocol.negotiation import NegotiationState as State
 from trustspace.protocol.roles import Role
 from trustspace.protocol.schemas import validate
-from trustspace.store.dsp_interfaces import CatalogStore, ProcessStore
-from trustspace.store.dsp_records import Agreement, Change, Negotiation, NewOutboxMessage
+from trustspace.store.dsp.interfaces import CatalogStore, ProcessStore
+from trustspace.store.dsp.records import Agreement, Change, Negotiation, NewOutboxMessage
 from trustspace.web.auth import Caller
 
 log = logging.getLogger("trustspace.connector.negotiation")

@@ -20,8 +20,8 @@ from urllib.parse import urlsplit
 from trustspace.connector.dsp.discovery import Discovery
 from trustspace.core.errors import TrustSpaceError
 from trustspace.protocol.roles import Role
-from trustspace.store.dsp_interfaces import ProcessStore
-from trustspace.store.dsp_records import Negotiation, OutboxMessage, TransferRecord
+from trustspace.store.dsp.interfaces import ProcessStore
+from trustspace.store.dsp.records import Negotiation, OutboxMessage, TransferRecord
 
 log = logging.getLogger("trustspace.connector.worker")
 

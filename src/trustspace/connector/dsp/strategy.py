@@ -12,8 +12,8 @@ from trustspace.core.clock import Clock
 from trustspace.protocol.negotiation import NegotiationMessage, NegotiationState
 from trustspace.protocol.roles import Role
 from trustspace.protocol.transfer import TransferMessage, TransferState
-from trustspace.store.dsp_interfaces import StateOf
-from trustspace.store.dsp_records import Negotiation, TransferRecord
+from trustspace.store.dsp.interfaces import StateOf
+from trustspace.store.dsp.records import Negotiation, TransferRecord
 
 # The (role, state) pairs in which the automatic strategy may move: the worker's waiting query, a hot path,
 # looks at these and no more. Started and suspended transfers wait on nobody here, but started ones may have

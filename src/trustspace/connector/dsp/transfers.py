@@ -21,8 +21,8 @@ from trustspace.protocol.roles import Role
 from trustspace.protocol.schemas import validate
 from trustspace.protocol.transfer import TransferMessage as Msg
 from trustspace.protocol.transfer import TransferState as State
-from trustspace.store.dsp_interfaces import CatalogStore, ProcessStore
-from trustspace.store.dsp_records import Agreement, Change, NewOutboxMessage, TransferRecord
+from trustspace.store.dsp.interfaces import CatalogStore, ProcessStore
+from trustspace.store.dsp.records import Agreement, Change, NewOutboxMessage, TransferRecord
 from trustspace.web.auth import Caller
 
 log = logging.getLogger("trustspace.connector.transfer")

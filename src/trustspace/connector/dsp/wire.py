@@ -10,7 +10,7 @@ import httpx
 
 from trustspace.protocol.errors import InvalidMessage
 from trustspace.protocol.schemas import validate
-from trustspace.store.dsp_records import Negotiation, NewOutboxMessage, TransferRecord
+from trustspace.store.dsp.records import Negotiation, NewOutboxMessage, TransferRecord
 
 DSP_CONTEXT = "https://w3id.org/dspace/2025/1/context.jsonld"
 DSP_PATH = "/dsp"

@@ -34,8 +34,8 @@ from trustspace.core.clock import Clock
 from trustspace.core.errors import TrustSpaceError
 from trustspace.protocol.machine import bare_term
 from trustspace.protocol.transfer import TransferMessage
-from trustspace.store.dsp_interfaces import Lanes, ProcessStore, StateOf
-from trustspace.store.dsp_records import Change, Negotiation, OutboxMessage, TransferRecord
+from trustspace.store.dsp.interfaces import Lanes, ProcessStore, StateOf
+from trustspace.store.dsp.records import Change, Negotiation, OutboxMessage, TransferRecord
 
 log = logging.getLogger("trustspace.connector.worker")
 # What a round looks at by default: the automatic strategy's states. A round asks the strategy in use (a

@@ -20,8 +20,8 @@ from datetime import datetime
 from trustspace.core.clock import Clock
 from trustspace.ledger.checkpoint import Checkpoint, NoteSigner, sign_checkpoint
 from trustspace.operator.ledger.frontier import Frontier
-from trustspace.store.ledger_records import PendingLeaf, StoredCheckpoint
-from trustspace.store.ledger_sql import Sequencing, SqlLedgerStore
+from trustspace.store.ledger.records import PendingLeaf, StoredCheckpoint
+from trustspace.store.ledger.sql import Sequencing, SqlLedgerStore
 
 log = logging.getLogger("trustspace.operator.ledger")
 

@@ -32,7 +32,7 @@ from trustspace.operator.ledger.errors import NotIntegrated, NotYourStatement, U
 from trustspace.operator.ledger.receipts import new_receipt, sign_receipt
 from trustspace.operator.ledger.sequencer import DEFAULT_BATCH_SIZE, Sequencer
 from trustspace.operator.ledger.witnesses import check_cosignature
-from trustspace.store.ledger_records import (
+from trustspace.store.ledger.records import (
     EntryQuery,
     LedgerEntry,
     NewEntry,
@@ -40,7 +40,7 @@ from trustspace.store.ledger_records import (
     StoredCosignature,
     Submitted,
 )
-from trustspace.store.ledger_sql import Node, SqlLedgerStore
+from trustspace.store.ledger.sql import Node, SqlLedgerStore
 
 log = logging.getLogger("trustspace.operator.ledger")
 

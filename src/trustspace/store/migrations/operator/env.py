@@ -1,6 +1,6 @@
 """Alembic environment for the operator database."""
 
 from trustspace.store.migrations._env import run_migrations
-from trustspace.store.models import OperatorBase
+from trustspace.store.schema import OPERATOR_METADATA
 
-run_migrations(OperatorBase.metadata)
+run_migrations(OPERATOR_METADATA)

@@ -10,10 +10,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-# Registers the ledger tables on OperatorBase.metadata, which env.py hands to Alembic as the target schema
-# (``models`` does not import them, as it does the connector's DSP tables). The schema below is still
-# spelled out, so that this revision never changes when the models do.
-import trustspace.store.ledger_models  # noqa: F401
+# The schema below is spelled out rather than imported from the models, so that this revision never changes
+# when the models do (env.py takes the target schema from store/schema.py).
 
 BIG_ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 TIMESTAMP = sa.DateTime(timezone=True)

@@ -1,5 +1,5 @@
 """Rows to records and back for the Dataspace Protocol tables, and the checks a record passes before it is
-written. The one place that knows both ``dsp_models`` and ``dsp_records``."""
+written. The one place that knows both ``models`` and ``records``."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Any
 
 from trustspace.core.errors import ValidationFailed
 from trustspace.protocol.roles import Role
-from trustspace.store.dsp_models import (
+from trustspace.store.dsp.models import (
     PROCESS_KINDS,
     ROLES,
     AgreementRow,
@@ -19,7 +19,7 @@ from trustspace.store.dsp_models import (
     PolicyRow,
     TransferRow,
 )
-from trustspace.store.dsp_records import (
+from trustspace.store.dsp.records import (
     Agreement,
     Asset,
     Negotiation,

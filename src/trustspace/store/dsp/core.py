@@ -2,8 +2,8 @@
 
 Each statement is built once, here, so SQLAlchemy compiles it once per dialect and afterwards only binds
 values; executed on a ``Database.writing()`` / ``snapshot()`` connection they skip the ORM's session, identity
-map and unit of work. The tables and column types are still ``dsp_models``' (so JSON and aware timestamps
-are converted exactly as the ORM converts them), and the records are still ``dsp_records``'.
+map and unit of work. The tables and column types are still ``models``' (so JSON and aware timestamps
+are converted exactly as the ORM converts them), and the records are still ``records``'.
 """
 
 from __future__ import annotations
@@ -35,16 +35,16 @@ from sqlalchemy import (
     update,
 )
 
-from trustspace.store import dsp_mapping as rows
-from trustspace.store.dsp_interfaces import Lanes, StateOf
-from trustspace.store.dsp_models import (
+from trustspace.store.dsp import mapping as rows
+from trustspace.store.dsp.interfaces import Lanes, StateOf
+from trustspace.store.dsp.models import (
     AgreementRow,
     NegotiationRow,
     OutboxRow,
     ProcessEventRow,
     TransferRow,
 )
-from trustspace.store.dsp_records import NewOutboxMessage, OutboxMessage
+from trustspace.store.dsp.records import NewOutboxMessage, OutboxMessage
 
 R = TypeVar("R")
 # A row as a mapping (SQLAlchemy's ``RowMapping``), or a plain dict with the same keys.

@@ -6,7 +6,7 @@ from __future__ import annotations
 import threading
 from datetime import datetime
 
-from trustspace.store.interfaces import ReplayStore
+from trustspace.store.membership.interfaces import ReplayStore
 
 
 class InMemoryReplayStore(ReplayStore):

@@ -1,10 +1,10 @@
 """The SQL Dataspace Protocol store (SQLite and PostgreSQL): ``SqlDspStore`` is the catalog and the processes.
 
 Where the parts live:
-- ``dsp_sql`` (here): the catalog (assets, policies, offers) and the combined store;
-- ``dsp_process_sql``: negotiations, agreements, transfers, problems, deadlines;
-- ``dsp_outbox_sql``: the outbox (claim, mark, drop) and the event history;
-- ``dsp_models`` / ``dsp_mapping``: tables, and rows to records.
+- ``sql`` (here): the catalog (assets, policies, offers) and the combined store;
+- ``process_sql``: negotiations, agreements, transfers, problems, deadlines;
+- ``outbox_sql``: the outbox (claim, mark, drop) and the event history;
+- ``models`` / ``mapping``: tables, and rows to records.
 
 Every public method is one ``Database.transaction()`` (``reading()`` if it only reads). Uniqueness is the
 schema's job (primary keys, the (role, counter_party, consumer_pid) constraints), so a racing request meets
@@ -21,13 +21,13 @@ from sqlalchemy import Select, Table, bindparam, select
 from sqlalchemy.exc import IntegrityError
 
 from trustspace.core.errors import Conflict, NotFound
-from trustspace.store import dsp_core as core
-from trustspace.store import dsp_mapping as rows
-from trustspace.store.dsp_interfaces import CatalogStore
-from trustspace.store.dsp_models import AssetRow, OfferRow, PolicyRow
-from trustspace.store.dsp_outbox_sql import DspSqlBase
-from trustspace.store.dsp_process_sql import SqlProcessStore
-from trustspace.store.dsp_records import Asset, NewOutboxMessage, OfferRecord, PolicyRecord
+from trustspace.store.dsp import core as core
+from trustspace.store.dsp import mapping as rows
+from trustspace.store.dsp.interfaces import CatalogStore
+from trustspace.store.dsp.models import AssetRow, OfferRow, PolicyRow
+from trustspace.store.dsp.outbox_sql import DspSqlBase
+from trustspace.store.dsp.process_sql import SqlProcessStore
+from trustspace.store.dsp.records import Asset, NewOutboxMessage, OfferRecord, PolicyRecord
 
 __all__ = ["SqlCatalogStore", "SqlDspStore", "SqlProcessStore"]
 

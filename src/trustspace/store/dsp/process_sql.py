@@ -1,7 +1,7 @@
 """Negotiations, agreements and transfers: create them idempotently, move them under a row lock.
 
 Each create and each transition writes the process, its outbox messages and one event in one transaction.
-The reads and moves every protocol message makes run on prebuilt Core statements (``dsp_core``); listings
+The reads and moves every protocol message makes run on prebuilt Core statements (``core``); listings
 and the rare paths keep the ORM.
 """
 
@@ -15,12 +15,12 @@ from sqlalchemy import Connection, Select, select
 from sqlalchemy.exc import IntegrityError
 
 from trustspace.core.errors import Conflict, NotFound, ValidationFailed
-from trustspace.store import dsp_core as core
-from trustspace.store import dsp_mapping as rows
-from trustspace.store.dsp_interfaces import ProcessStore, StateOf
-from trustspace.store.dsp_models import AgreementRow, NegotiationRow, TransferRow
-from trustspace.store.dsp_outbox_sql import OutboxSql
-from trustspace.store.dsp_records import (
+from trustspace.store.dsp import core as core
+from trustspace.store.dsp import mapping as rows
+from trustspace.store.dsp.interfaces import ProcessStore, StateOf
+from trustspace.store.dsp.models import AgreementRow, NegotiationRow, TransferRow
+from trustspace.store.dsp.outbox_sql import OutboxSql
+from trustspace.store.dsp.records import (
     Agreement,
     Change,
     Negotiation,

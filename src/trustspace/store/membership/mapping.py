@@ -5,8 +5,14 @@ from __future__ import annotations
 from datetime import datetime
 
 from trustspace.core.errors import ValidationFailed
-from trustspace.store.models import ApplicationRow, ConnectorRow, SpaceRow, TrustDecisionRow, TrustedIssuerRow
-from trustspace.store.records import (
+from trustspace.store.membership.models import (
+    ApplicationRow,
+    ConnectorRow,
+    SpaceRow,
+    TrustDecisionRow,
+    TrustedIssuerRow,
+)
+from trustspace.store.membership.records import (
     Application,
     ConnectorRecord,
     MembershipStatus,

@@ -38,7 +38,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from trustspace.store.models import BigIntId, OperatorBase
+from trustspace.store.base import BigIntId, OperatorBase
 
 
 class LedgerPendingRow(OperatorBase):

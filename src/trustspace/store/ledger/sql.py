@@ -37,8 +37,9 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from trustspace.store.base import UtcDateTime
 from trustspace.store.db import Database
-from trustspace.store.ledger_models import (
+from trustspace.store.ledger.models import (
     LEAF_KEY_BYTES,
     LedgerCheckpointRow,
     LedgerCosignatureRow,
@@ -47,7 +48,7 @@ from trustspace.store.ledger_models import (
     LedgerPendingRow,
     leaf_key,
 )
-from trustspace.store.ledger_records import (
+from trustspace.store.ledger.records import (
     EntryQuery,
     LedgerEntry,
     NewEntry,
@@ -57,7 +58,6 @@ from trustspace.store.ledger_records import (
     StoredCosignature,
     Submitted,
 )
-from trustspace.store.models import UtcDateTime
 
 Node = tuple[int, int]
 

@@ -1,7 +1,7 @@
 """Connector tables for the Dataspace Protocol: catalog, negotiations, agreements, transfers, outbox, events.
 
-They live on ``ConnectorBase.metadata`` (``models`` imports this module at its end, so anyone holding that
-metadata sees these tables too). Revision ``connector_0002`` creates them; ``tests/store`` checks the two agree.
+They live on ``ConnectorBase.metadata`` (``store/schema.py`` gathers them with every other table). Revision
+``connector_0002`` creates them; ``tests/store`` checks the two agree.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from sqlalchemy import CheckConstraint, ForeignKey, Index, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from trustspace.protocol.roles import Role
-from trustspace.store.models import BigIntId, ConnectorBase
+from trustspace.store.base import BigIntId, ConnectorBase
 
 ROLES = tuple(role.value for role in Role)
 PROCESS_KINDS = ("negotiation", "transfer")

@@ -1,9 +1,9 @@
 """The outbox and the process history: what the connector still owes its counter-parties, and what happened.
 
-Writing both happens inside the transaction that changes a process (``dsp_core.queue``, ``add_event``) or
+Writing both happens inside the transaction that changes a process (``core.queue``, ``add_event``) or
 lists an offer; ``queue_outbox`` alone queues messages that go with no change (data-plane evidence). The
 other methods here are the worker's side (claim, mark sent or failed, drop) and the watchers' side (events),
-all on prebuilt Core statements (``dsp_core``): the worker runs them for every message.
+all on prebuilt Core statements (``core``): the worker runs them for every message.
 """
 
 from __future__ import annotations
@@ -16,12 +16,12 @@ from sqlalchemy import bindparam, insert, select
 
 from trustspace.core.clock import Clock, SystemClock
 from trustspace.core.errors import ValidationFailed
-from trustspace.store import dsp_core as core
-from trustspace.store import dsp_mapping as rows
 from trustspace.store.db import Database
-from trustspace.store.dsp_interfaces import Lanes
-from trustspace.store.dsp_models import LedgerReceiptRow
-from trustspace.store.dsp_records import NewOutboxMessage, OutboxMessage, ProcessEvent, Receipted
+from trustspace.store.dsp import core as core
+from trustspace.store.dsp import mapping as rows
+from trustspace.store.dsp.interfaces import Lanes
+from trustspace.store.dsp.models import LedgerReceiptRow
+from trustspace.store.dsp.records import NewOutboxMessage, OutboxMessage, ProcessEvent, Receipted
 
 _PENDING = select(core.OUTBOX).where(core.OUTBOX.c.sent_at.is_(None)).order_by(core.OUTBOX.c.id)
 _EVENTS = (select(core.EVENTS).where(core.EVENTS.c.id > bindparam("after_id"))

@@ -17,23 +17,21 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from trustspace.core.errors import Conflict, NotFound, ValidationFailed
-from trustspace.store import mapping as rows
+from trustspace.store.base import CONNECTOR_SHARED, OPERATOR_SHARED, SharedTables
 from trustspace.store.db import Database
-from trustspace.store.interfaces import ConnectorStore, OperatorStore
-from trustspace.store.models import (
-    CONNECTOR_SHARED,
-    OPERATOR_SHARED,
+from trustspace.store.membership import mapping as rows
+from trustspace.store.membership.interfaces import ConnectorStore, OperatorStore
+from trustspace.store.membership.models import (
     ApplicationRow,
     ConnectorRow,
     SettingRow,
-    SharedTables,
     SpaceMemberRow,
     SpaceRow,
     StatusIndexCounterRow,
     TrustDecisionRow,
     TrustedIssuerRow,
 )
-from trustspace.store.records import (
+from trustspace.store.membership.records import (
     Application,
     ConnectorRecord,
     IssuedCredential,

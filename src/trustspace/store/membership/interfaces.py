@@ -11,7 +11,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable
 from datetime import datetime
 
-from trustspace.store.records import (
+from trustspace.store.membership.records import (
     Application,
     ConnectorRecord,
     IssuedCredential,

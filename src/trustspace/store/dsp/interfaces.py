@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from trustspace.store.dsp_records import (
+from trustspace.store.dsp.records import (
     Agreement,
     Asset,
     Change,
