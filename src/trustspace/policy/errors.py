@@ -15,3 +15,9 @@ class PolicyInvalid(ValidationFailed):
         super().__init__(f"{rule} at {pointer or '/'}: {detail}", field=pointer or "/", hint=hint)
         self.rule = rule
         self.pointer = pointer or "/"
+        self.reason = detail
+
+    def under(self, prefix: str) -> PolicyInvalid:
+        """The same refusal for a policy found at ``prefix`` of a larger document (``/policy`` of a body)."""
+        return PolicyInvalid(self.rule, prefix + ("" if self.pointer == "/" else self.pointer), self.reason,
+                             hint=self.hint)

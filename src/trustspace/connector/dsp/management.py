@@ -23,6 +23,7 @@ from trustspace.connector.dsp.transfers import Transfers
 from trustspace.core.clock import Clock
 from trustspace.core.errors import NotFound, PeerError, PeerUnreachable, TrustSpaceError, ValidationFailed
 from trustspace.identity.did import did_web
+from trustspace.policy import PolicyInvalid, parse_policy
 from trustspace.protocol.transfer import TransferMessage
 from trustspace.store.dsp.interfaces import CatalogStore, ProcessStore
 from trustspace.store.dsp.records import Asset, OfferRecord, PolicyRecord
@@ -154,6 +155,13 @@ def listing(records: Iterable[Any]) -> JSONResponse:
     return JSONResponse([view(r) for r in records])
 
 
+def check_policy(document: dict[str, Any]) -> None:
+    try:
+        parse_policy(document)
+    except PolicyInvalid as exc:
+        raise exc.under("/policy") from None
+
+
 def _camel(name: str) -> str:
     head, *rest = name.split("_")
     return head + "".join(part.title() for part in rest)
@@ -198,6 +206,9 @@ def build_management_router(
 
     @router.post("/policies", status_code=201, responses=answers(c.PolicyOut, 201))
     def add_policy(body: PolicyIn) -> dict[str, Any]:
+        """Refused with 422 naming the rule and a JSON pointer if the policy is not valid ODRL of the
+        TC609 profile: no invalid policy is ever stored, to fail late in a negotiation."""
+        check_policy(body.policy)
         return view(catalog.add_policy(PolicyRecord(_new_id(body.id, "policy"), body.policy, clock.now())))
 
     @router.get("/policies", responses=answers(c.PolicyOut, many=True))
