@@ -12,6 +12,7 @@ from rich.markup import escape
 
 from trustspace.cli.output import console, emit_json, fail
 from trustspace.cli.services import Json
+from trustspace.cli.templates import template_app
 from trustspace.core.clock import SystemClock
 from trustspace.core.errors import ValidationFailed
 from trustspace.policy import Decision, Policy, PolicyInvalid, evaluate, parse_policy, request_from_json
@@ -19,6 +20,7 @@ from trustspace.policy.wording import show
 
 policy_app = typer.Typer(help="Usage policies (使用控制策略): ODRL 2.2 with the TC609 profile.",
                          no_args_is_help=True)
+policy_app.add_typer(template_app, name="template")
 PolicyFile = Annotated[Path, typer.Argument(help="the policy, as JSON-LD in the Dataspace Protocol's compact form")]
 Language = Annotated[str, typer.Option("--lang", help="language of the explanation: en or zh")]
 
