@@ -106,6 +106,7 @@ class ForeignPeer:
         self.move_to: str | None = None  # a path the peer moves its endpoints to once it takes a request
         self.data_redirect: str | None = None  # where the data endpoint redirects to, if it does
         self.data_requests = 0
+        self.agreement_terms: dict[str, Any] | None = None  # rules an agreement carries instead of the offer's
         self.app = Starlette(routes=self._routes())
 
     def move(self, path: str) -> None:
@@ -257,7 +258,8 @@ class ForeignPeer:
         self.processes[p.pid] = p
         agreement = {"@id": f"acme-agreement-{p.pid}", "@type": "Agreement", "target": "acme-ds-1",
                      "assigner": self.assigner or self.did, "assignee": self.assignee or issuer,
-                     "timestamp": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "permission": [{"action": "use"}]}
+                     "timestamp": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                     **(self.agreement_terms or {"permission": [{"action": "use"}]})}
         p.detail["agreement"] = agreement
         if self.move_to:
             self.move(self.move_to)

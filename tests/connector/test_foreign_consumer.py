@@ -8,8 +8,9 @@ from collections.abc import Iterator
 from contextlib import ExitStack
 from pathlib import Path
 
+import httpx
 import pytest
-from foreign_peer import ForeignPeer
+from foreign_peer import CALLBACK, ForeignPeer, message
 from test_dsp_flow import publish
 from test_foreign_provider import foreign
 
@@ -54,3 +55,25 @@ def test_foreign_consumer_negotiates_and_pulls_from_our_provider(
     wait_until(lambda: provider.ok("GET", f"/v1/management/transfers/{transfer.their_pid}")["state"] == "COMPLETED",
                timeout=20)
     wait_until(lambda: transfer.state == "COMPLETED", timeout=10)
+
+
+def test_a_contract_request_that_quietly_weakens_the_offer_is_refused(
+        with_foreign: tuple[LiveSpace, ForeignPeer], tmp_path: Path) -> None:
+    space, peer = with_foreign
+    provider = space.connectors["provider"]
+    source = tmp_path / "rows.csv"
+    source.write_bytes(b"id\n1\n")
+    purpose = {"leftOperand": "purpose", "operator": "eq", "rightOperand": "credit assessment"}
+    publish(provider, "rows", {"type": "file", "path": str(source)},
+            {"permission": [{"action": "read", "constraint": [purpose]}], "prohibition": [{"action": "distribute"}]})
+    base, provider_id = peer.discover(provider.url), did_web(provider.url)
+    offer = next(d for d in peer.request_catalog(base, provider_id)["dataset"] if d["@id"] == "rows")["hasPolicy"][0]
+    no_purpose = {**offer, "permission": [{"action": "read"}]}
+    no_prohibition = {k: v for k, v in offer.items() if k != "prohibition"}
+    for weaker in (no_purpose, no_prohibition):
+        answer = httpx.post(f"{base}/negotiations/request", headers=peer.headers(provider_id), timeout=10,
+                            json=message("ContractRequestMessage", consumerPid=peer.new_pid("cneg"),
+                                         offer={**weaker, "target": "rows"}, callbackAddress=peer.root + CALLBACK))
+        assert answer.status_code == 400, answer.text
+        assert answer.json()["@type"] == "ContractNegotiationError"
+    assert provider.ok("GET", "/v1/management/negotiations") == []

@@ -111,6 +111,19 @@ def test_a_data_endpoint_answering_301_is_tried_a_bounded_number_of_times_then_t
         wait_until(lambda: peer.processes[transfer["providerPid"]].state == "TERMINATED", timeout=10)
 
 
+def test_a_tampered_agreement_whose_rules_differ_from_the_offer_is_refused(
+        with_foreign: tuple[LiveSpace, ForeignPeer]) -> None:
+    space, peer = with_foreign
+    peer.agreement_terms = {"permission": [{"action": "use"}, {"action": "distribute"}]}
+    consumer = space.connectors["consumer"]
+    started = start(consumer, peer, providerUrl=peer.root)
+    wait_until(lambda: any(status == 400 and "differ from the offer" in text for _, status, text in peer.refusals),
+               timeout=10)
+    process = consumer.ok("GET", f"/v1/management/negotiations/{started}")
+    assert process["state"] == "REQUESTED" and not process.get("agreementId"), process
+    assert consumer.ok("GET", "/v1/management/agreements") == []
+
+
 @pytest.mark.parametrize("party", ["assigner", "assignee"])
 def test_agreement_whose_assigner_is_not_the_catalogs_participant_is_refused(
         with_foreign: tuple[LiveSpace, ForeignPeer], party: str) -> None:

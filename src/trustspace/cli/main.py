@@ -14,6 +14,7 @@ from trustspace.cli.exchange import asset_app, catalog, negotiate, offer_app
 from trustspace.cli.ledger import ledger_app
 from trustspace.cli.members import member_app
 from trustspace.cli.output import console, emit_json, friendly_errors
+from trustspace.cli.policy import policy_app
 from trustspace.cli.services import Json, connector_app, operator_app
 from trustspace.cli.transfers import agreement_app, transfer_app
 from trustspace.cli.usage import usage_app
@@ -32,6 +33,7 @@ app.command("catalog")(catalog)
 app.command("negotiate")(negotiate)
 app.add_typer(agreement_app, name="agreement")
 app.add_typer(transfer_app, name="transfer")
+app.add_typer(policy_app, name="policy")
 app.add_typer(usage_app, name="usage")
 
 

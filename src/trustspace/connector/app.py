@@ -50,6 +50,7 @@ from trustspace.identity.membership import (
     admit_members,
 )
 from trustspace.identity.tokens import TokenVerifier
+from trustspace.protocol.openapi import components as dsp_components
 from trustspace.store.db import database_url, open_database
 from trustspace.store.keystore import load_keystore, write_secret_file
 from trustspace.store.membership.interfaces import ConnectorStore
@@ -57,6 +58,7 @@ from trustspace.store.membership.sql import SqlConnectorStore
 from trustspace.web.app import database_ready, service_app
 from trustspace.web.auth import Authenticator, hash_api_key
 from trustspace.web.observability import ServiceMetrics
+from trustspace.web.openapi import add_schemas
 
 log = logging.getLogger("trustspace.connector")
 
@@ -156,6 +158,7 @@ def create_app(
         metrics=metrics, lifespan=lifespan, max_body_bytes=settings.max_body_bytes, streaming_prefixes=("/inbox/",),
         scoped_errors=error_for_path,
     )
+    add_schemas(app, dsp_components)
     app.include_router(build_router(auth, holder, operator, heartbeat, signer, settings.public_url))
     parts.append(install_dsp(app, db=db, auth=auth, signer=signer, key=key, did=did, public_url=settings.public_url,
                              data_dir=settings.data_dir, clock=clock, deadline_seconds=settings.process_deadline,

@@ -47,7 +47,7 @@ from trustspace.store.dsp.records import (
     TransferRecord,
 )
 from trustspace.store.dsp.sql import SqlDspStore
-from trustspace.web.auth import Authenticator, Caller
+from trustspace.web.auth import Authenticator, Caller, CredentialScheme, TokenScheme
 
 __all__ = ["ConformanceAuthenticator", "ScriptedStrategy", "Seed", "apply_seed", "conformance_router", "load_seed",
            "parse_seed"]
@@ -152,7 +152,7 @@ class ConformanceAuthenticator(Authenticator):
         super().__init__(inner.verifier, inner.rules, inner.api_keys, inner.metrics, inner.key_name)
         self.counter_party = counter_party
 
-    def member(self, request: Request) -> Caller:
+    def member(self, request: Request, _token: TokenScheme = None, _credential: CredentialScheme = None) -> Caller:
         presented = request.headers.get("authorization", "")
         if presented and hmac.compare_digest(presented.encode(), self.counter_party.authorization.encode()):
             did = self.counter_party.participant_id

@@ -4,16 +4,19 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Query
 
+from trustspace.connector import responses as c
 from trustspace.connector.evidence import EvidencingDspStore
 from trustspace.connector.witness import WitnessService
 from trustspace.core.errors import TrustSpaceError
 from trustspace.web.auth import Authenticator
+from trustspace.web.models import answers
+from trustspace.web.openapi import problems
 
 
 def ledger_router(auth: Authenticator, store: EvidencingDspStore, witness: WitnessService) -> APIRouter:
     router = APIRouter(prefix="/v1/management/ledger", tags=["ledger"], dependencies=[Depends(auth.admin)])
 
-    @router.get("/pending")
+    @router.get("/pending", responses=answers(c.PendingOut, many=True))
     def pending() -> list[dict[str, Any]]:
         """Statements queued for the ledger and not yet acknowledged by the operator."""
         return [{"id": m.id, "process": m.process_id, "type": m.body.get("type"), "attempts": m.attempts,
@@ -24,7 +27,7 @@ def ledger_router(auth: Authenticator, store: EvidencingDspStore, witness: Witne
         """The operator's receipts for the statements we logged about one negotiation or transfer."""
         return store.receipts(process_id)
 
-    @router.get("/witness")
+    @router.get("/witness", responses={**answers(c.WitnessOut), **problems(502)})
     def witness_status() -> dict[str, Any]:
         return witness.status()
 

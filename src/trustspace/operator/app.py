@@ -36,6 +36,7 @@ from trustspace.operator.membership import MembershipService
 from trustspace.operator.registry import Registry
 from trustspace.operator.routes import build_router
 from trustspace.operator.settings import OperatorSettings
+from trustspace.operator.template_routes import build_template_router
 from trustspace.store.db import Database, database_url, open_database
 from trustspace.store.keystore import load_or_create_keystore, write_secret_file
 from trustspace.store.ledger.sql import SqlLedgerStore
@@ -95,6 +96,7 @@ def create_app(
     )
     app.include_router(build_router(auth, membership, Registry(store, clock), store, settings))
     app.include_router(build_ledger_router(auth, ledger))
+    app.include_router(build_template_router())
     app.state.did = did
     app.state.store = store
     app.state.db = db

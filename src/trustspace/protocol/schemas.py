@@ -84,6 +84,11 @@ def schema_names() -> tuple[str, ...]:
     return tuple(_schemas())
 
 
+def shipped_schema(name: str) -> dict[str, Any]:
+    """The shipped schema ``name`` (a short name), refs repaired; the caller must not change it."""
+    return _schemas()[name]
+
+
 # referencing declares its classes with a wrapped attrs decorator mypy cannot see through, so the keyword
 # arguments below (documented public API) need the two call-arg ignores.
 

@@ -15,7 +15,9 @@ from sqlalchemy import text
 from trustspace import __version__
 from trustspace.store.db import Database
 from trustspace.web.middleware import RequestGuard
+from trustspace.web.models import Health, answers
 from trustspace.web.observability import ServiceMetrics
+from trustspace.web.openapi import install_openapi
 from trustspace.web.problems import ScopedErrors, install_problem_handlers, problem
 
 DEFAULT_MAX_BODY = 1024 * 1024
@@ -37,25 +39,28 @@ def service_app(
     answers client errors on paths whose protocol prescribes its own error body (the connector's DSP paths)."""
     app = FastAPI(title=title, version=__version__, lifespan=lifespan)
     install_problem_handlers(app, scoped_errors)
+    install_openapi(app, scoped_errors)
     app.add_middleware(RequestGuard, metrics=metrics, max_body_bytes=max_body_bytes,
                        streaming_prefixes=streaming_prefixes, scoped=scoped_errors)
 
-    @app.get("/healthz", tags=["operations"])
+    @app.get("/healthz", tags=["operations"], responses=answers(Health))
     def healthz() -> dict[str, str]:
         return {"status": "ok", "service": service}
 
-    @app.get("/readyz", tags=["operations"], response_model=None)
+    @app.get("/readyz", tags=["operations"], response_model=None, responses=answers(Health))
     def readyz() -> dict[str, str] | JSONResponse:
         reason = ready()
         if reason is None:
             return {"status": "ready", "service": service}
         return problem(503, "not-ready", "Not ready", reason)
 
-    @app.get("/metrics", tags=["operations"])
+    @app.get("/metrics", tags=["operations"], response_class=Response,
+             responses={200: {"content": {CONTENT_TYPE_LATEST: {"schema": {"type": "string"}}}}})
     def metrics_endpoint() -> Response:
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
-    @app.get("/.well-known/did.json", tags=["identity"])
+    @app.get("/.well-known/did.json", tags=["identity"], response_class=Response,
+             responses={200: {"content": {"application/did+json": {"schema": {"type": "object"}}}}})
     def did_json() -> JSONResponse:
         return JSONResponse(did_document(), media_type="application/did+json")
 

@@ -17,12 +17,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import AsyncIterator, Callable, Iterator
-from typing import BinaryIO, TypeVar
+from typing import Annotated, BinaryIO, TypeVar
 from urllib.parse import quote
 
 import httpx
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Request, Response, Security
 from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 
@@ -41,6 +42,7 @@ from trustspace.connector.dataplane.tokens import PULL_SCOPE, PUSH_SCOPE, Access
 from trustspace.core.clock import Clock
 from trustspace.core.errors import PeerUnreachable, TrustSpaceError
 from trustspace.core.keys import VerifyingKey
+from trustspace.web.openapi import problems
 from trustspace.web.problems import problem
 
 CHUNK_SIZE = 256 * 1024
@@ -56,6 +58,10 @@ _FORWARD_RESPONSE = ("content-type", "content-length", "content-encoding", "cont
 # How much of a caller's Range header and proxied path the evidence keeps: enough to tell requests apart.
 _SHOWN_RANGE, _SHOWN_PATH = 100, 512
 T = TypeVar("T")
+# Declared for the OpenAPI document; ``bearer_token`` reads the header and refuses with our own problem.
+ACCESS_TOKEN = HTTPBearer(scheme_name="accessToken", auto_error=False,
+                          description="the data-plane access token from the transfer's dataAddress")
+AccessToken = Annotated[HTTPAuthorizationCredentials | None, Security(ACCESS_TOKEN)]
 
 
 def byte_range(header: str | None, size: int) -> tuple[int, int] | None:
@@ -202,8 +208,8 @@ def data_router(
         return decided(request, attempt, provider_key, clock, decisions,
                        lambda claims: gate.check(transfer_id, claims.agreement_id))
 
-    @router.get("/data/{transfer_id}", response_model=None)
-    async def fetch(transfer_id: str, request: Request) -> Response:
+    @router.get("/data/{transfer_id}", response_model=None, responses=problems(403, 409, 416, 502))
+    async def fetch(transfer_id: str, request: Request, _token: AccessToken = None) -> Response:
         prepared = await run_in_threadpool(admitted, request, transfer_id)
         if isinstance(prepared, ProxyTarget):
             return await proxy(request, prepared, "", proxy_timeout)
@@ -212,8 +218,8 @@ def data_router(
         except RangeNotSatisfiable as error:
             return _unsatisfiable(error)
 
-    @router.get("/data/{transfer_id}/{path:path}", response_model=None)
-    async def fetch_below(transfer_id: str, path: str, request: Request) -> Response:
+    @router.get("/data/{transfer_id}/{path:path}", response_model=None, responses=problems(403, 409, 502))
+    async def fetch_below(transfer_id: str, path: str, request: Request, _token: AccessToken = None) -> Response:
         prepared = await run_in_threadpool(admitted, request, transfer_id, path)
         if not isinstance(prepared, ProxyTarget):
             raise NotAProxy("this transfer serves one file: GET /data/{transfer_id} without a path")
@@ -225,8 +231,8 @@ def data_router(
 
 
 def _add_inbox(router: APIRouter, inbox: Inbox, clock: Clock, decisions: AccessRecorder | None) -> None:
-    @router.put("/inbox/{transfer_id}", response_model=None)
-    async def push_in(transfer_id: str, request: Request) -> Response:
+    @router.put("/inbox/{transfer_id}", response_model=None, responses=problems(403, 409, 413))
+    async def push_in(transfer_id: str, request: Request, _token: AccessToken = None) -> Response:
         attempt = Attempt(transfer_id, PUSH_SCOPE, request.method)
         await run_in_threadpool(decided, request, attempt, inbox.key, clock, decisions,
                                 lambda claims: inbox.gate.admit(transfer_id, claims.agreement_id))

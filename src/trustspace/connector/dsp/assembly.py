@@ -22,9 +22,9 @@ from trustspace.connector.dsp.strategy import AutomaticStrategy, Strategy
 from trustspace.connector.dsp.transfers import Transfers
 from trustspace.connector.dsp.worker import Worker
 from trustspace.connector.evidence import EvidenceRecorder, EvidencingDspStore
-from trustspace.connector.policy import SimplePolicyDecisionPoint
 from trustspace.core.clock import Clock
 from trustspace.core.keys import SigningKey
+from trustspace.policy.adapter import OdrlPolicyDecisionPoint
 from trustspace.store.db import Database
 from trustspace.store.dsp.sql import SqlDspStore
 from trustspace.web.auth import Authenticator
@@ -46,7 +46,7 @@ def install_dsp(app: FastAPI, *, db: Database, auth: Authenticator, signer: Sign
                 inbox_max_bytes: int | None = None, event_streams: EventStreams | None = None,
                 landing: Landing | None = None) -> DspParts:
     store = EvidencingDspStore(db, evidence)
-    pdp = SimplePolicyDecisionPoint()
+    pdp = OdrlPolicyDecisionPoint()
     strategy: Strategy = AutomaticStrategy(pdp, clock)
     if seed is not None:
         apply_seed(seed, store, did, clock)

@@ -25,6 +25,7 @@ from starlette.types import Receive, Scope, Send
 from trustspace.store.dsp.interfaces import ProcessStore
 from trustspace.store.dsp.records import ProcessEvent
 from trustspace.web.auth import API_KEY_HEADER, hash_api_key
+from trustspace.web.openapi import problems
 from trustspace.web.problems import problem
 
 EVENT_PAGE = 200
@@ -165,8 +166,15 @@ def open_stream(streams: EventStreams, request: Request, processes: ProcessStore
     return EventStreamResponse(content, lambda: streams.release(holder))
 
 
+# Each server-sent event, for the OpenAPI document: its id, the event name and the state change as JSON.
+EVENT_SCHEMA = {"type": "object", "required": ["id", "event", "data"],
+                "properties": {"id": {"type": "string"}, "event": {"const": "state"},
+                               "data": {"type": "string", "contentMediaType": "application/json"}}}
+
+
 def add_events_route(router: APIRouter, processes: ProcessStore, streams: EventStreams, render: Render) -> None:
-    @router.get("/events", response_model=None)
+    @router.get("/events", response_model=None, response_class=StreamingResponse,
+                responses={200: {"content": {"text/event-stream": {"schema": EVENT_SCHEMA}}}, **problems(429)})
     async def events(
         request: Request,
         after: int = Query(default=0, ge=0),

@@ -14,6 +14,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl, model_validator
 
 from trustspace.client.http import SignedClient, Signer
+from trustspace.connector import responses as c
 from trustspace.connector.dsp import wire
 from trustspace.connector.dsp.discovery import Discovery
 from trustspace.connector.dsp.events_stream import EventStreams, add_events_route
@@ -22,10 +23,13 @@ from trustspace.connector.dsp.transfers import Transfers
 from trustspace.core.clock import Clock
 from trustspace.core.errors import NotFound, PeerError, PeerUnreachable, TrustSpaceError, ValidationFailed
 from trustspace.identity.did import did_web
+from trustspace.policy import PolicyInvalid, parse_policy
 from trustspace.protocol.transfer import TransferMessage
 from trustspace.store.dsp.interfaces import CatalogStore, ProcessStore
 from trustspace.store.dsp.records import Asset, OfferRecord, PolicyRecord
 from trustspace.web.auth import Authenticator
+from trustspace.web.models import answers
+from trustspace.web.openapi import problems
 
 log = logging.getLogger("trustspace.connector.management")
 CATALOG_PATH = "/catalog/request"
@@ -151,6 +155,13 @@ def listing(records: Iterable[Any]) -> JSONResponse:
     return JSONResponse([view(r) for r in records])
 
 
+def check_policy(document: dict[str, Any]) -> None:
+    try:
+        parse_policy(document)
+    except PolicyInvalid as exc:
+        raise exc.under("/policy") from None
+
+
 def _camel(name: str) -> str:
     head, *rest = name.split("_")
     return head + "".join(part.title() for part in rest)
@@ -174,7 +185,7 @@ def build_management_router(
 ) -> APIRouter:
     router = APIRouter(prefix="/v1/management", tags=["management"], dependencies=[Depends(auth.admin)])
 
-    @router.post("/assets", status_code=201)
+    @router.post("/assets", status_code=201, responses=answers(c.AssetOut, 201))
     def add_asset(body: AssetIn) -> dict[str, Any]:
         try:
             warnings = check_address(body.data_address)  # refused now, naming the field, not at transfer time
@@ -189,30 +200,33 @@ def build_management_router(
             log.warning("asset %s: %s", added["id"], warning)
         return {**added, "warnings": warnings} if warnings else added
 
-    @router.get("/assets")
+    @router.get("/assets", responses=answers(c.AssetOut, many=True))
     def assets() -> JSONResponse:
         return listing(catalog.list_assets())
 
-    @router.post("/policies", status_code=201)
+    @router.post("/policies", status_code=201, responses=answers(c.PolicyOut, 201))
     def add_policy(body: PolicyIn) -> dict[str, Any]:
+        """Refused with 422 naming the rule and a JSON pointer if the policy is not valid ODRL of the
+        TC609 profile: no invalid policy is ever stored, to fail late in a negotiation."""
+        check_policy(body.policy)
         return view(catalog.add_policy(PolicyRecord(_new_id(body.id, "policy"), body.policy, clock.now())))
 
-    @router.get("/policies")
+    @router.get("/policies", responses=answers(c.PolicyOut, many=True))
     def policies() -> JSONResponse:
         return listing(catalog.list_policies())
 
-    @router.post("/offers", status_code=201)
+    @router.post("/offers", status_code=201, responses=answers(c.OfferOut, 201))
     def add_offer(body: OfferIn) -> dict[str, Any]:
         offer = OfferRecord(_new_id(body.id, "offer"), body.asset_id, body.policy_id, clock.now())
         return view(catalog.add_offer(offer))
 
-    @router.get("/offers")
+    @router.get("/offers", responses=answers(c.OfferOut, many=True))
     def offers() -> JSONResponse:
         return listing(catalog.list_offers())
 
     peers = Peers(discovery or Discovery(), signer)
 
-    @router.post("/catalog/request")
+    @router.post("/catalog/request", responses=problems(502))
     def remote_catalog(body: CatalogRequestIn) -> Any:
         return peers.catalog(body, body.filter)[0]
 
@@ -284,40 +298,40 @@ def _stale(exc: PeerError) -> bool:
 def _process_routes(
     router: APIRouter, processes: ProcessStore, negotiations: Negotiations, transfers: Transfers, peers: Peers
 ) -> None:
-    @router.post("/negotiations", status_code=201)
+    @router.post("/negotiations", status_code=201, responses={**answers(c.NegotiationOut, 201), **problems(502)})
     def start_negotiation(body: NegotiationIn) -> dict[str, Any]:
         offer = {**body.offer, "target": body.offer.get("target", body.dataset_id)}
         provider, base = peers.provider(body)
         return view(negotiations.start(provider, base, offer))
 
-    @router.get("/negotiations")
+    @router.get("/negotiations", responses=answers(c.NegotiationOut, many=True))
     def list_negotiations(state: str | None = Query(default=None, max_length=20)) -> JSONResponse:
         return listing(processes.list_negotiations(None, state))
 
-    @router.post("/negotiations/{negotiation_id:path}/terminate")
+    @router.post("/negotiations/{negotiation_id:path}/terminate", responses=answers(c.NegotiationOut))
     def terminate_negotiation(negotiation_id: str, body: ReasonIn) -> dict[str, Any]:
         return view(negotiations.terminate(negotiation_id, body.reason))
 
-    @router.get("/negotiations/{negotiation_id:path}")
+    @router.get("/negotiations/{negotiation_id:path}", responses=answers(c.NegotiationOut))
     def get_negotiation(negotiation_id: str) -> dict[str, Any]:
         return view(negotiations.get(negotiation_id))
 
-    @router.get("/agreements")
+    @router.get("/agreements", responses=answers(c.AgreementOut, many=True))
     def agreements() -> JSONResponse:
         return listing(processes.list_agreements())
 
-    @router.get("/agreements/{agreement_id:path}")
+    @router.get("/agreements/{agreement_id:path}", responses=answers(c.AgreementOut))
     def agreement(agreement_id: str) -> dict[str, Any]:
         found = processes.get_agreement(agreement_id)
         if found is None:
             raise NotFound(f"no agreement {agreement_id}", field="agreementId")
         return view(found)
 
-    @router.post("/transfers", status_code=201)
+    @router.post("/transfers", status_code=201, responses={**answers(c.TransferOut, 201), **problems(502)})
     def start_transfer(body: TransferIn) -> dict[str, Any]:
         return view(transfers.start(body.agreement_id, body.transfer_type))
 
-    @router.get("/transfers")
+    @router.get("/transfers", responses=answers(c.TransferOut, many=True))
     def list_transfers(state: str | None = Query(default=None, max_length=20)) -> JSONResponse:
         return listing(processes.list_transfers(None, state))
 
@@ -328,12 +342,12 @@ def _process_routes(
         "terminate": TransferMessage.TERMINATION,
     }
 
-    @router.post("/transfers/{transfer_id:path}/{action}")
+    @router.post("/transfers/{transfer_id:path}/{action}", responses=answers(c.TransferOut))
     def act(
         transfer_id: str, action: Literal["suspend", "resume", "complete", "terminate"], body: ReasonIn | None = None
     ) -> dict[str, Any]:
         return view(transfers.act(transfer_id, actions[action], body.reason if body else None))
 
-    @router.get("/transfers/{transfer_id:path}")
+    @router.get("/transfers/{transfer_id:path}", responses=answers(c.TransferOut))
     def get_transfer(transfer_id: str) -> dict[str, Any]:
         return view(transfers.get(transfer_id))

@@ -117,6 +117,9 @@ class Negotiations:
         change = Change()
         if role == CONSUMER and body.get("providerPid") and negotiation.provider_pid is None:
             change = Change(provider_pid=str(body["providerPid"]))
+        if message is Msg.CONTRACT_OFFER and role == CONSUMER:
+            # a counter-offer: the terms an agreement that follows must carry (kept beside the first offer)
+            change = Change(provider_pid=str(body["providerPid"]), details={"counterOffer": body["offer"]})
         if message is Msg.AGREEMENT:
             change = Change(provider_pid=str(body["providerPid"]), agreement=self._agreement(negotiation, body))
         if message is Msg.TERMINATION:
@@ -137,6 +140,15 @@ class Negotiations:
         if document.get("assignee") != self.me:
             raise InvalidMessage(f"the agreement's assignee {document.get('assignee')!r} is not us ({self.me})",
                                  field="agreement.assignee")
+        # The terms agreed are the terms offered: an agreement that drops a prohibition or a constraint, or
+        # adds a rule, is not what we negotiated (a provider, or anyone in between, rewrote it).
+        last_offer = negotiation.details.get("counterOffer") or negotiation.offer
+        offered = {key: last_offer[key] for key in POLICY_KEYS if key in last_offer}
+        agreed = {key: document[key] for key in POLICY_KEYS if key in document}
+        if agreed != offered:
+            changed = sorted(key for key in POLICY_KEYS if agreed.get(key) != offered.get(key))
+            raise InvalidMessage(f"the agreement's {', '.join(changed)} differ from the offer negotiated",
+                                 field=f"agreement.{changed[0]}")
         return Agreement(str(document["@id"]), negotiation.id, negotiation.asset_id, negotiation.counter_party,
                          self.me, document, self.clock.now())
 

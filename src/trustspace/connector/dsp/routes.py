@@ -15,6 +15,7 @@ from trustspace.connector.dsp import wire
 from trustspace.connector.dsp.negotiations import CONSUMER, PROVIDER, Negotiations
 from trustspace.connector.dsp.transfers import Transfers
 from trustspace.core.errors import NotFound, TrustSpaceError, ValidationFailed
+from trustspace.protocol import openapi as described
 from trustspace.protocol.errors import InvalidMessage, MalformedMessage
 from trustspace.protocol.negotiation import NegotiationMessage
 from trustspace.protocol.schemas import validate
@@ -36,7 +37,24 @@ TRANSFER_PATHS = {
     "suspension": TransferMessage.SUSPENSION,
 }
 JsonBody = Annotated[Any, Body()]
+NEGOTIATION = "negotiation/contract-negotiation-schema.json"
+TRANSFER = "transfer/transfer-process-schema.json"
+TRANSFER_KINDS = ("TransferStartMessage", "TransferCompletionMessage", "TransferTerminationMessage",
+                  "TransferSuspensionMessage")
 ERROR_KINDS = {"catalog": "CatalogError", "negotiations": "ContractNegotiationError", "transfers": "TransferError"}
+
+
+def takes(*kinds: str) -> dict[str, Any]:
+    """``openapi_extra`` describing the request body as the DSP message(s) ``kinds`` (as in ``wire.SCHEMAS``)."""
+    schemas = [described.ref(wire.SCHEMAS[kind]) for kind in kinds]
+    schema = schemas[0] if len(schemas) == 1 else {"oneOf": schemas}
+    return {"requestBody": {"content": {"application/json": {"schema": schema}}}}
+
+
+def answers(schema: str, *statuses: int) -> dict[int | str, dict[str, Any]]:
+    """``responses=`` describing an answer as the shipped DSP schema ``schema`` (its short name)."""
+    return {status: {"content": {"application/json": {"schema": described.ref(schema)}}}
+            for status in statuses or (200,)}
 
 
 def dsp_error(kind: str, exc: TrustSpaceError, pids: Mapping[str, str]) -> JSONResponse:
@@ -143,7 +161,7 @@ def build_dsp_router(
     router = APIRouter(tags=["dataspace protocol"], route_class=DspRoute)
     Member = Annotated[Caller, Depends(auth.member)]
 
-    @router.get("/.well-known/dspace-version")
+    @router.get("/.well-known/dspace-version", responses=answers("common/protocol-version-schema.json"))
     def version() -> dict[str, Any]:
         document = {
             "protocolVersions": [
@@ -159,7 +177,8 @@ def build_dsp_router(
         validate(document, "common/protocol-version-schema.json")
         return document
 
-    @router.post("/dsp/catalog/request", response_model=None)
+    @router.post("/dsp/catalog/request", response_model=None, openapi_extra=takes("CatalogRequestMessage"),
+                 responses=answers("catalog/catalog-schema.json"))
     def catalog_request(
         body: JsonBody,
         caller: Member,
@@ -182,7 +201,8 @@ def build_dsp_router(
 
         return guarded(ERROR_KINDS["catalog"], body, run)
 
-    @router.get("/dsp/catalog/datasets/{dataset_id:path}", response_model=None)
+    @router.get("/dsp/catalog/datasets/{dataset_id:path}", response_model=None,
+                responses=answers("catalog/dataset-schema.json"))
     def dataset(dataset_id: str, caller: Member) -> Any:
         def run() -> dict[str, Any]:
             asset = catalog.store.get_asset(dataset_id)
@@ -220,11 +240,12 @@ def _negotiation_routes(router: APIRouter, Member: Any, negotiations: Negotiatio
 
         return guarded(kind, body, run, at(role, pid))
 
-    @router.get("/dsp/negotiations/{pid}", response_model=None)
+    @router.get("/dsp/negotiations/{pid}", response_model=None, responses=answers(NEGOTIATION))
     def provider_get(pid: str, caller: Member) -> Any:
         return get(PROVIDER, pid, caller)
 
-    @router.post("/dsp/negotiations/request", response_model=None)
+    @router.post("/dsp/negotiations/request", response_model=None, openapi_extra=takes("ContractRequestMessage"),
+                 responses=answers(NEGOTIATION, 200, 201))
     def initial_request(body: JsonBody, caller: Member) -> Any:
         def run() -> JSONResponse:
             negotiation, created = negotiations.on_request(caller, body)
@@ -232,23 +253,29 @@ def _negotiation_routes(router: APIRouter, Member: Any, negotiations: Negotiatio
 
         return guarded(kind, body, run)
 
-    @router.post("/dsp/negotiations/{pid}/events", response_model=None)
+    @router.post("/dsp/negotiations/{pid}/events", response_model=None, responses=answers(NEGOTIATION),
+                 openapi_extra=takes("ContractNegotiationEventMessage"))
     def provider_events(pid: str, body: JsonBody, caller: Member) -> Any:
         return receive(PROVIDER, pid, "events", body, caller)
 
-    @router.post("/dsp/negotiations/{pid}/{path:path}", response_model=None)
+    @router.post("/dsp/negotiations/{pid}/{path:path}", response_model=None, responses=answers(NEGOTIATION),
+                 openapi_extra=takes("ContractRequestMessage", "ContractAgreementVerificationMessage",
+                                     "ContractNegotiationTerminationMessage"))
     def provider_message(pid: str, path: str, body: JsonBody, caller: Member) -> Any:
         return receive(PROVIDER, pid, path, body, caller)
 
-    @router.get("/dsp/callback/negotiations/{pid}", response_model=None)
+    @router.get("/dsp/callback/negotiations/{pid}", response_model=None, responses=answers(NEGOTIATION))
     def consumer_get(pid: str, caller: Member) -> Any:
         return get(CONSUMER, pid, caller)
 
-    @router.post("/dsp/callback/negotiations/{pid}/events", response_model=None)
+    @router.post("/dsp/callback/negotiations/{pid}/events", response_model=None, responses=answers(NEGOTIATION),
+                 openapi_extra=takes("ContractNegotiationEventMessage"))
     def consumer_events(pid: str, body: JsonBody, caller: Member) -> Any:
         return receive(CONSUMER, pid, "events", body, caller)
 
-    @router.post("/dsp/callback/negotiations/{pid}/{path:path}", response_model=None)
+    @router.post("/dsp/callback/negotiations/{pid}/{path:path}", response_model=None, responses=answers(NEGOTIATION),
+                 openapi_extra=takes("ContractOfferMessage", "ContractAgreementMessage",
+                                     "ContractNegotiationTerminationMessage"))
     def consumer_message(pid: str, path: str, body: JsonBody, caller: Member) -> Any:
         return receive(CONSUMER, pid, path, body, caller)
 
@@ -268,11 +295,12 @@ def _transfer_routes(router: APIRouter, Member: Any, transfers: Transfers) -> No
 
         return guarded(kind, body, run, at(role, pid))
 
-    @router.get("/dsp/transfers/{pid}", response_model=None)
+    @router.get("/dsp/transfers/{pid}", response_model=None, responses=answers(TRANSFER))
     def provider_get(pid: str, caller: Member) -> Any:
         return get(PROVIDER, pid, caller)
 
-    @router.post("/dsp/transfers/request", response_model=None)
+    @router.post("/dsp/transfers/request", response_model=None, openapi_extra=takes("TransferRequestMessage"),
+                 responses=answers(TRANSFER, 200, 201))
     def request(body: JsonBody, caller: Member) -> Any:
         def run() -> JSONResponse:
             transfer, created = transfers.on_request(caller, body)
@@ -280,14 +308,16 @@ def _transfer_routes(router: APIRouter, Member: Any, transfers: Transfers) -> No
 
         return guarded(kind, body, run)
 
-    @router.post("/dsp/transfers/{pid}/{path}", response_model=None)
+    @router.post("/dsp/transfers/{pid}/{path}", response_model=None, responses=answers(TRANSFER),
+                 openapi_extra=takes(*TRANSFER_KINDS))
     def provider_message(pid: str, path: str, body: JsonBody, caller: Member) -> Any:
         return message(PROVIDER, pid, path, body, caller)
 
-    @router.get("/dsp/callback/transfers/{pid}", response_model=None)
+    @router.get("/dsp/callback/transfers/{pid}", response_model=None, responses=answers(TRANSFER))
     def consumer_get(pid: str, caller: Member) -> Any:
         return get(CONSUMER, pid, caller)
 
-    @router.post("/dsp/callback/transfers/{pid}/{path}", response_model=None)
+    @router.post("/dsp/callback/transfers/{pid}/{path}", response_model=None, responses=answers(TRANSFER),
+                 openapi_extra=takes(*TRANSFER_KINDS))
     def consumer_message(pid: str, path: str, body: JsonBody, caller: Member) -> Any:
         return message(CONSUMER, pid, path, body, caller)

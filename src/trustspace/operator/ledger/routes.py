@@ -14,16 +14,18 @@ import binascii
 import json
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Depends, Path, Query, Request
+from fastapi import APIRouter, Body, Depends, Path, Query
 from fastapi.responses import JSONResponse, PlainTextResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from trustspace.core.clock import from_xsd, to_xsd
 from trustspace.core.errors import ValidationFailed
 from trustspace.ledger.merkle import HASH_SIZE
+from trustspace.operator import responses as r
 from trustspace.operator.ledger.service import CheckpointStatus, LedgerService, Submission
 from trustspace.store.ledger.records import EntryQuery, LedgerEntry, StoredCheckpoint, StoredCosignature
 from trustspace.web.auth import Authenticator, Caller
+from trustspace.web.models import answers
 from trustspace.web.problems import error_body
 
 MAX_PAGE = 1000
@@ -107,13 +109,10 @@ def build_ledger_router(auth: Authenticator, ledger: LedgerService) -> APIRouter
     router = APIRouter(prefix="/v1/ledger", tags=["ledger"])
     Member = Annotated[Caller, Depends(auth.member)]
 
-    def member_or_admin(request: Request) -> None:
-        if not auth.is_admin(request):
-            auth.member(request)
+    Reader = Annotated[str | None, Depends(auth.member_or_admin)]
 
-    Reader = Annotated[None, Depends(member_or_admin)]
-
-    @router.post("/entries", status_code=201, response_model=None)
+    @router.post("/entries", status_code=201, response_model=None,
+                 responses={200: {"description": "a replay: the receipt given before"}})
     def submit(caller: Member, statement: Annotated[dict[str, Any], Body()]) -> JSONResponse:
         """Submit a signed statement; 201 with a receipt, or 200 with the same receipt for a replay."""
         receipt, created = ledger.submit(statement, caller.did)
@@ -127,11 +126,11 @@ def build_ledger_router(auth: Authenticator, ledger: LedgerService) -> APIRouter
         results = ledger.submit_many(batch.statements, caller.did)
         return {"results": [_result_out(index, result) for index, result in enumerate(results)]}
 
-    @router.get("/entries/{index}")
+    @router.get("/entries/{index}", responses=answers(r.EntryOut))
     def entry(index: Annotated[int, Path(ge=0, le=MAX_NUMBER)], _: Reader) -> dict[str, Any]:
         return entry_out(ledger.entry(index))
 
-    @router.get("/entries")
+    @router.get("/entries", responses=answers(r.EntriesOut))
     def search(
         _: Reader,
         participant: Annotated[str | None, Query(max_length=512)] = None,
@@ -149,7 +148,7 @@ def build_ledger_router(auth: Authenticator, ledger: LedgerService) -> APIRouter
         return {"entries": [entry_out(e) for e in found],
                 "next": found[-1].index if len(found) == limit else None}
 
-    @router.get("/proofs/inclusion")
+    @router.get("/proofs/inclusion", responses=answers(r.InclusionOut))
     def inclusion(
         index: Annotated[int | None, Query(ge=0, le=MAX_NUMBER)] = None,
         leaf_hash: Annotated[str | None, Query(alias="leafHash", max_length=100)] = None,
@@ -162,7 +161,7 @@ def build_ledger_router(auth: Authenticator, ledger: LedgerService) -> APIRouter
         return {"index": proof.index, "treeSize": proof.tree_size, "leafHash": b64(proof.leaf_hash),
                 "proof": [b64(h) for h in proof.proof]}
 
-    @router.get("/proofs/consistency")
+    @router.get("/proofs/consistency", responses=answers(r.ConsistencyOut))
     def consistency(first: Annotated[int, Query(ge=1, le=MAX_NUMBER)],
                     second: Annotated[int, Query(ge=1, le=MAX_NUMBER)]) -> dict[str, Any]:
         return {"first": first, "second": second, "proof": [b64(h) for h in ledger.consistency(first, second)]}
@@ -172,7 +171,7 @@ def build_ledger_router(auth: Authenticator, ledger: LedgerService) -> APIRouter
         """The latest checkpoint as a C2SP signed note, the operator's signature and every cosignature."""
         return PlainTextResponse(ledger.note(ledger.checkpoint()))
 
-    @router.get("/checkpoints")
+    @router.get("/checkpoints", responses=answers(r.CheckpointsOut))
     def checkpoints(
         after: Annotated[int | None, Query(ge=-1, le=MAX_NUMBER)] = None,
         limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 100,
@@ -185,7 +184,7 @@ def build_ledger_router(auth: Authenticator, ledger: LedgerService) -> APIRouter
                 "next": found[-1].size if len(found) == limit else None}
 
     # Declared before /checkpoints/{size}, which would otherwise take "latest.json" for a size.
-    @router.get("/checkpoints/latest.json")
+    @router.get("/checkpoints/latest.json", responses=answers(r.StatusOut))
     def latest_json() -> dict[str, Any]:
         return status_out(ledger.status())
 
@@ -193,17 +192,18 @@ def build_ledger_router(auth: Authenticator, ledger: LedgerService) -> APIRouter
     def note_of(size: Annotated[int, Path(ge=0, le=MAX_NUMBER)]) -> PlainTextResponse:
         return PlainTextResponse(ledger.note(ledger.checkpoint(size)))
 
-    @router.post("/checkpoints/{size}/cosignatures", status_code=201, response_model=None)
+    @router.post("/checkpoints/{size}/cosignatures", status_code=201, response_model=None,
+                 responses={**answers(r.CosignatureOut, 201), **answers(r.CosignatureOut, 200, "already kept")})
     def cosign(size: Annotated[int, Path(ge=0, le=MAX_NUMBER)], body: CosignatureIn, caller: Member) -> JSONResponse:
         kept, created = ledger.cosign(size, caller.did, body.signature_line, body.vkey)
         return JSONResponse(cosignature_out(kept), status_code=201 if created else 200)
 
-    @router.get("/witnesses")
+    @router.get("/witnesses", responses=answers(r.WitnessesOut))
     def witnesses() -> dict[str, Any]:
         known = [{"name": name, "vkey": vkey} for name, vkey in ledger.witnesses()]
         return {"witnesses": known, "quorum": ledger.config.quorum}
 
-    @router.get("/key")
+    @router.get("/key", responses=answers(r.KeyOut))
     def key() -> dict[str, Any]:
         """The keys to check this log with: the checkpoint vkey, and the DID key that signs receipts."""
         return {"origin": ledger.origin, "vkey": ledger.vkey, "operator": ledger.did,

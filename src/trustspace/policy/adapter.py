@@ -1,0 +1,70 @@
+"""The new decision point behind the connector's existing ``PolicyDecisionPoint`` interface.
+
+``connector/policy.py``'s ``decide(policy, context) -> Decision(allowed, reasons)`` stays as it is, so the
+connector can switch by constructing this class instead of ``SimplePolicyDecisionPoint``. It asks about
+``read`` (what the first decision point accepted: a permission for ``use`` or ``read``, refused by a
+prohibition on either) and fails closed: an invalid policy, a deny, and a permit that needs obligations run
+first (the old interface cannot carry them, TC609-6-2025-15 §7.1.2.4 b) are all refusals with the reason.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections import OrderedDict
+from typing import Any
+
+from trustspace.connector.policy import Decision, DecisionContext
+from trustspace.policy.decide import Outcome, evaluate
+from trustspace.policy.errors import PolicyInvalid
+from trustspace.policy.model import Constraint, Policy
+from trustspace.policy.parser import parse_policy
+from trustspace.policy.request import Context, Request
+
+# Parsed policies by their canonical JSON: negotiation and transfer ask about the same few agreements.
+CACHE_SIZE = 256
+
+
+class OdrlPolicyDecisionPoint:
+    def __init__(self, action: str = "read") -> None:
+        self.action = action
+        self._cache: OrderedDict[str, Policy | PolicyInvalid] = OrderedDict()
+        self._lock = threading.Lock()  # the connector decides from several worker threads
+
+    def _policy(self, document: dict[str, Any]) -> Policy:
+        key = json.dumps(document, sort_keys=True, default=str)
+        with self._lock:
+            found = self._cache.get(key)
+            if found is not None:
+                self._cache.move_to_end(key)
+        if found is None:
+            try:
+                found = parse_policy(document)
+            except PolicyInvalid as exc:
+                found = exc
+            with self._lock:
+                self._cache[key] = found
+                if len(self._cache) > CACHE_SIZE:
+                    self._cache.popitem(last=False)
+        if isinstance(found, PolicyInvalid):
+            raise found
+        return found
+
+    def decide(self, policy: dict[str, Any], context: DecisionContext) -> Decision:
+        try:
+            parsed = self._policy(policy)
+        except PolicyInvalid as exc:
+            return Decision(False, (f"the policy is not valid: {exc.detail}",))
+        request = Request(self.action, context.consumer or None, None,
+                          Context(time=context.now, purpose=context.purpose, roles=frozenset(context.roles),
+                                  space=context.space or None))
+        decision = evaluate(parsed, request)
+        if decision.outcome is Outcome.PERMIT:
+            return Decision(True)
+        if decision.outcome is Outcome.PERMIT_WITH_OBLIGATIONS:
+            steps = ", ".join(d.action.name for d in decision.obligations if d.action)
+            return Decision(False, (f"permitted only once these obligations have run: {steps}; this caller "
+                                    "cannot run obligations",))
+        failed = [line for finding, line in zip(decision.findings, decision.explain()[1:], strict=True)
+                  if not finding[2] and isinstance(finding[1], Constraint)]
+        return Decision(False, (decision.explain()[0], *failed))
