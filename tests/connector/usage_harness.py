@@ -21,13 +21,15 @@ START = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
 
 
 def policy(*constraints: dict[str, Any], duty: list[dict[str, Any]] | None = None,
-           prohibition: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+           prohibition: list[dict[str, Any]] | None = None, conflict: str | None = None) -> dict[str, Any]:
     permission: dict[str, Any] = {"action": "use", "constraint": list(constraints)}
     if duty:
         permission["duty"] = duty
     document: dict[str, Any] = {"@id": "agr-1", "target": "tax-data", "permission": [permission]}
     if prohibition:
         document["prohibition"] = prohibition
+    if conflict:
+        document["conflict"] = conflict
     return document
 
 

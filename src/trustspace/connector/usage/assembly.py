@@ -14,7 +14,8 @@ from fastapi import FastAPI
 from trustspace.connector.evidence import LEDGER_PATH, LEDGER_PREFIX, EvidenceRecorder
 from trustspace.connector.usage import certificate
 from trustspace.connector.usage.crypto import KeyWrapper
-from trustspace.connector.usage.guard import AgreementGuard, UsageGuard
+from trustspace.connector.usage.guard import UsageGuard
+from trustspace.connector.usage.odrl_guard import OdrlUsageGuard
 from trustspace.connector.usage.routes import usage_router
 from trustspace.connector.usage.service import LogNotifier, Signer, UsageNotifier, UsageService
 from trustspace.connector.usage.vault import ProtectedStore
@@ -128,7 +129,7 @@ def build_usage(*, db: Database, key: SigningKey, did: str, verification_method:
     store = SqlUsageStore(db)
     vault = ProtectedStore(store, KeyWrapper(key), data_dir / PROTECTED_DIR, clock)
     signer = Signer(key, did, verification_method, None if recorder is None else ledger_message(recorder))
-    guard = guard or AgreementGuard(lambda agreement_id: _destroyed(store, agreement_id))
+    guard = guard or OdrlUsageGuard(lambda agreement_id: _destroyed(store, agreement_id))
     notifier = notifier or LogNotifier(store, None if recorder is None else use_message(recorder))
     service = UsageService(store, vault, agreements, guard, signer, clock, notifier)
     return UsageParts(service, ProtectedLanding(vault), sweep_interval)

@@ -42,6 +42,7 @@ class UsageRequest:
     reader: str
     at: datetime
     counts: UsageCounts
+    recipient: str | None = None  # an export for another party (ODRL distribute)
 
 
 class GuardDecision(NamedTuple):

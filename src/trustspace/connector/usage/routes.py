@@ -33,6 +33,8 @@ class UseIn(BaseModel):
 
 class ExportIn(UseIn):
     format: Literal["csv"] = "csv"
+    recipient: Text | None = Field(default=None, description="another party the copy is for: the export is then "
+                                                             "ODRL distribute, decided as such")
 
 
 class TerminateIn(BaseModel):
@@ -60,7 +62,9 @@ def _entry_json(entry: UsageEntry) -> dict[str, Any]:
 
 
 def _ask(body: UseIn, action: str) -> UsageAsk:
-    return UsageAsk(body.agreement_id, body.purpose, body.application, body.reader, action, body.item_id)
+    recipient = body.recipient if isinstance(body, ExportIn) else None
+    return UsageAsk(body.agreement_id, body.purpose, body.application, body.reader, action, body.item_id,
+                    recipient)
 
 
 def usage_router(auth: Authenticator, service: UsageService) -> APIRouter:

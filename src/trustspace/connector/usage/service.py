@@ -58,6 +58,7 @@ class UsageAsk:
     reader: str
     action: str = "read"
     item_id: str | None = None
+    recipient: str | None = None
 
 
 @dataclass(frozen=True)
@@ -124,7 +125,7 @@ class UsageService:
 
         def decide(counts: UsageCounts) -> UsageEntry:
             at = self.clock.now()
-            request = UsageRequest(ask.action, ask.purpose, ask.application, ask.reader, at, counts)
+            request = UsageRequest(ask.action, ask.purpose, ask.application, ask.reader, at, counts, ask.recipient)
             decided.append(self.guard.decide(agreement, request))
             return UsageEntry(agreement_id=ask.agreement_id, action=ask.action, reader=ask.reader,
                               decision=PERMIT if decided[-1].permit else DENY, explanation=decided[-1].explanation,
