@@ -68,7 +68,7 @@ def test_demo_plays_and_cleans_up(tmp_path: Path) -> None:
     assert shown is not None and int(shown.group(1)) == out.count("✓")
 
     commands = printed_commands(out)
-    assert len(commands) == 2, out
+    assert len(commands) == 4, out
     for command in commands:
         ran = subprocess.run(["bash", "-c", command], capture_output=True, text=True, timeout=60, check=False)
         assert ran.returncode == 0, command + "\n" + ran.stdout + ran.stderr

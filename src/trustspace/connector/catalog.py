@@ -14,7 +14,9 @@ from trustspace.store.dsp.records import Asset, OfferRecord, PolicyRecord
 
 DSP_CONTEXT = "https://w3id.org/dspace/2025/1/context.jsonld"
 PULL, PUSH = "HttpData-PULL", "HttpData-PUSH"
-POLICY_KEYS = ("permission", "prohibition", "obligation")
+# The terms an offer carries from its policy, into the catalog, the negotiation and the agreement: the rules,
+# and ODRL's conflict strategy, which changes what they mean together (a prohibition overriding a permission).
+POLICY_KEYS = ("permission", "prohibition", "obligation", "conflict")
 PAGE_SIZE = 50
 
 

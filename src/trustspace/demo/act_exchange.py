@@ -21,8 +21,15 @@ TERMINAL = {"FINALIZED", "TERMINATED", "COMPLETED"}
 class Watcher:
     """Prints every state change a connector records, as it happens (from its event stream)."""
 
-    def __init__(self, ctx: DemoContext, name: str, client: KeyClient) -> None:
-        self.ctx, self.name, self.client, self.last = ctx, name, client, 0
+    def __init__(self, ctx: DemoContext, name: str, client: KeyClient, after: int = 0) -> None:
+        self.ctx, self.name, self.client, self.last = ctx, name, client, after
+
+    def skip_past(self) -> Watcher:
+        """From now on: the changes recorded so far are not printed again."""
+        response = self.client.http.get(f"{self.client.base_url}/v1/management/events", params={"follow": "false"})
+        ids = [int(line[4:]) for line in response.text.splitlines() if line.startswith("id: ")]
+        self.last = max([self.last, *ids])
+        return self
 
     def poll(self) -> None:
         response = self.client.http.get(f"{self.client.base_url}/v1/management/events",
@@ -110,16 +117,22 @@ def play(ctx: DemoContext) -> None:
 def _check_received(ctx: DemoContext, process: dict[str, Any], lines: int | None, label: str,
                     expected: Path | None = None) -> None:
     details = process.get("details", {})
-    path = Path(str(details.get("path", "")))
-    if not path.is_file():
-        raise DemoFailure(f"the bank has no file for the {label} (details: {details})")
-    digest = hashlib.sha256(path.read_bytes()).hexdigest()
-    ctx.check(f"{label}: {path.stat().st_size} bytes at the bank, SHA-256 {digest[:16]}… matches the provider's",
+    if not details.get("protectedItem"):
+        raise DemoFailure(f"the {label} did not land in the bank's protected store (details: {details})")
+    # the bank's own check, through its usage API: nothing but the connector can read the sealed data
+    answer = ctx.participants["bank"].management.http.post(
+        f"{ctx.participants['bank'].url}/v1/usage/read",
+        json={"agreementId": process["agreementId"], "purpose": "receipt check", "application": "demo"})
+    if answer.status_code != 200:
+        raise DemoFailure(f"the bank cannot read its {label}: {answer.text}")
+    data = answer.content
+    digest = hashlib.sha256(data).hexdigest()
+    ctx.check(f"{label}: {len(data)} bytes sealed at the bank, SHA-256 {digest[:16]}… matches the provider's",
               digest == details.get("sha256"))
     if lines is not None:
-        ctx.check(f"{label}: {lines - 1} rows received", len(path.read_text(encoding="utf-8").splitlines()) == lines)
+        ctx.check(f"{label}: {lines - 1} rows received", len(data.decode("utf-8").splitlines()) == lines)
     if expected is not None:
-        ctx.check(f"{label}: identical to the grid company's file", path.read_bytes() == expected.read_bytes())
+        ctx.check(f"{label}: identical to the grid company's file", data == expected.read_bytes())
 
 
 ACT = Act("data under contract — catalog, negotiation, pull and push (Dataspace Protocol 2025-1)", play)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from trustspace.demo import act_evidence, act_exchange, act_membership
+from trustspace.demo import act_evidence, act_exchange, act_membership, act_usage
 from trustspace.demo.context import Act
 
-ACTS: tuple[Act, ...] = (act_membership.ACT, act_exchange.ACT, act_evidence.ACT)
+ACTS: tuple[Act, ...] = (act_membership.ACT, act_exchange.ACT, act_evidence.ACT, act_usage.ACT)

@@ -105,7 +105,7 @@ TEMPLATES: tuple[Template, ...] = (
                       prohibitions=tuple(_use(action=a) for a in p.get("prohibited") or ()))),
     Template("count", "Limit the number of uses", "限定数据产品使用次数", (
         Parameter("count", COUNT, "how many times it may be used", "可使用次数", 3),
-    ), lambda p: _set(_use(_c("count", "lteq", p["count"])))),
+    ), lambda p: _set(_use(_c("count", "lteq", str(p["count"]))))),  # the DSP schema wants a string
     Template("duration", "Limit how long it may be used", "限定数据产品使用时长", (
         Parameter("from", DATETIME, "start of use (XML Schema dateTime)", "开始时间", "2027-01-01T00:00:00Z"),
         Parameter("until", DATETIME, "end of use (XML Schema dateTime)", "结束时间", "2027-01-08T00:00:00Z"),

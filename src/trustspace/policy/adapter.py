@@ -25,9 +25,45 @@ from trustspace.policy.request import Context, Request
 CACHE_SIZE = 256
 
 
+# What can be decided when a contract is agreed or a transfer starts: who the consumer is (its assignee id,
+# membership roles and space) and when (the agreement's validity in time). Every other constraint (purpose,
+# count, network address, data size...) is about a use: the data plane and the consumer's usage API decide it
+# at each use, with the values only a use has.
+AT_CONTRACT = frozenset({"role", "space", "dateTime", "time"})
+
+
+def for_contract(document: Any) -> Any:
+    """``document`` with only the constraints ``AT_CONTRACT`` can decide (logical constraints kept whole only
+    if all their operands can be)."""
+    if isinstance(document, dict):
+        if "leftOperand" in document:
+            return document
+        kept: dict[str, Any] = {}
+        for key, value in document.items():
+            if key in ("constraint", "refinement"):
+                value = [c for c in (value if isinstance(value, list) else [value]) if _decidable(c)]
+            kept[key] = for_contract(value)
+        return kept
+    if isinstance(document, list):
+        return [for_contract(v) for v in document]
+    return document
+
+
+def _decidable(constraint: Any) -> bool:
+    if not isinstance(constraint, dict):
+        return True  # malformed: left for the parser to refuse
+    if "leftOperand" in constraint:
+        return str(constraint["leftOperand"]).rsplit(":", 1)[-1].rsplit("#", 1)[-1] in AT_CONTRACT
+    return all(_decidable(c) for key in ("and", "or", "xone", "andSequence")
+               for c in (constraint.get(key) or []) if isinstance(constraint.get(key), list))
+
+
 class OdrlPolicyDecisionPoint:
-    def __init__(self, action: str = "read") -> None:
-        self.action = action
+    """``contract=True``: the decision point of negotiation and transfer start: per-use constraints are
+    left to enforcement at each use, and duties are the agreement's to keep, not a refusal now."""
+
+    def __init__(self, action: str = "read", *, contract: bool = False) -> None:
+        self.action, self.contract = action, contract
         self._cache: OrderedDict[str, Policy | PolicyInvalid] = OrderedDict()
         self._lock = threading.Lock()  # the connector decides from several worker threads
 
@@ -52,14 +88,14 @@ class OdrlPolicyDecisionPoint:
 
     def decide(self, policy: dict[str, Any], context: DecisionContext) -> Decision:
         try:
-            parsed = self._policy(policy)
+            parsed = self._policy(for_contract(policy) if self.contract else policy)
         except PolicyInvalid as exc:
             return Decision(False, (f"the policy is not valid: {exc.detail}",))
         request = Request(self.action, context.consumer or None, None,
                           Context(time=context.now, purpose=context.purpose, roles=frozenset(context.roles),
                                   space=context.space or None))
         decision = evaluate(parsed, request)
-        if decision.outcome is Outcome.PERMIT:
+        if decision.outcome is Outcome.PERMIT or (self.contract and decision.allowed):
             return Decision(True)
         if decision.outcome is Outcome.PERMIT_WITH_OBLIGATIONS:
             steps = ", ".join(d.action.name for d in decision.obligations if d.action)

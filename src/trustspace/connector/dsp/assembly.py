@@ -46,7 +46,7 @@ def install_dsp(app: FastAPI, *, db: Database, auth: Authenticator, signer: Sign
                 inbox_max_bytes: int | None = None, event_streams: EventStreams | None = None,
                 landing: Landing | None = None) -> DspParts:
     store = EvidencingDspStore(db, evidence)
-    pdp = OdrlPolicyDecisionPoint()
+    pdp = OdrlPolicyDecisionPoint(contract=True)
     strategy: Strategy = AutomaticStrategy(pdp, clock)
     if seed is not None:
         apply_seed(seed, store, did, clock)

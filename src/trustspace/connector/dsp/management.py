@@ -3,6 +3,7 @@ products, policies, offers, remote catalogs, negotiations, agreements, transfers
 stream of every state change."""
 
 import logging
+import re
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import fields
@@ -24,6 +25,7 @@ from trustspace.core.clock import Clock
 from trustspace.core.errors import NotFound, PeerError, PeerUnreachable, TrustSpaceError, ValidationFailed
 from trustspace.identity.did import did_web
 from trustspace.policy import PolicyInvalid, parse_policy
+from trustspace.protocol.errors import InvalidMessage
 from trustspace.protocol.transfer import TransferMessage
 from trustspace.store.dsp.interfaces import CatalogStore, ProcessStore
 from trustspace.store.dsp.records import Asset, OfferRecord, PolicyRecord
@@ -156,10 +158,22 @@ def listing(records: Iterable[Any]) -> JSONResponse:
 
 
 def check_policy(document: dict[str, Any]) -> None:
+    """Valid ODRL of the TC609 profile, and in the shape the Dataspace Protocol's schemas give an offer (a
+    number as ``rightOperand`` is not: the schema wants a string, object or array), so that it fails here and
+    not in a catalog or a negotiation later."""
     try:
         parse_policy(document)
     except PolicyInvalid as exc:
         raise exc.under("/policy") from None
+    offer = {**document, "@id": "urn:policy-check", "@type": "Offer", "target": "urn:policy-check"}
+    try:
+        wire.message("ContractOfferMessage", providerPid="urn:policy-check", offer=offer,
+                     callbackAddress="https://policy-check.invalid")  # validated against its schema
+    except InvalidMessage as exc:
+        where = "/policy" + "".join(f"/{part}" for part in re.findall(r"[^.\[\]]+", (exc.field or "offer")[5:]))
+        raise PolicyInvalid("not-a-dsp-offer", where, exc.detail,
+                            hint="write numbers as strings (\"rightOperand\": \"3\"): the Dataspace Protocol's "
+                                 "schema takes a string, an object or an array") from None
 
 
 def _camel(name: str) -> str:
