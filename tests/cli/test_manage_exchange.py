@@ -168,7 +168,7 @@ def test_negotiate_transfer_and_pull(members: Space, tmp_path: Path) -> None:
     again = members.cli("transfer", "pull", transfer["id"], "--output", str(output), on="consumer")
     assert again.exit_code == 1 and "--force" in again.output
     forced = members.cli("transfer", "pull", transfer["id"], "--output", str(output), "--force", on="consumer")
-    assert forced.exit_code == 0 and "from the connector's copy" in forced.output
+    assert forced.exit_code == 0 and "from the connector's protected store" in forced.output
 
 
 def test_negotiate_unknown_offer_and_refused_policy(members: Space, tmp_path: Path) -> None:

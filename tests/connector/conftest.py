@@ -38,6 +38,15 @@ class Node:
         assert response.status_code < 300, response.text
         return response.json()
 
+    def received(self, transfer: dict[str, Any], purpose: str = "test") -> bytes:
+        """A completed transfer's data, as a local application gets it: sealed in the protected store and read
+        through the usage API."""
+        item = transfer["details"]["protectedItem"]
+        answer = self.manage("POST", "/v1/usage/read", json={"agreementId": transfer["agreementId"], "itemId": item,
+                                                             "purpose": purpose, "application": "tests"})
+        assert answer.status_code == 200, answer.text
+        return answer.content
+
 
 @dataclass
 class LiveSpace:

@@ -60,8 +60,8 @@ def test_negotiate_then_pull_and_push(live_space: LiveSpace, tmp_path: Path) -> 
                               json={"agreementId": agreement["id"], "transferType": kind})
         done = wait_state(consumer, f"/v1/management/transfers/{started['id']}", {"COMPLETED", "TERMINATED"})
         assert done["state"] == "COMPLETED", done
-        received = Path(done["details"]["path"])
-        assert hashlib.sha256(received.read_bytes()).hexdigest() == hashlib.sha256(source.read_bytes()).hexdigest()
+        received = consumer.received(done)
+        assert hashlib.sha256(received).hexdigest() == hashlib.sha256(source.read_bytes()).hexdigest()
 
 
 def test_sql_source_pulled_as_csv(live_space: LiveSpace, tmp_path: Path) -> None:
@@ -77,7 +77,7 @@ def test_sql_source_pulled_as_csv(live_space: LiveSpace, tmp_path: Path) -> None
                           json={"agreementId": negotiation["agreementId"], "transferType": "HttpData-PULL"})
     done = wait_state(consumer, f"/v1/management/transfers/{started['id']}", {"COMPLETED", "TERMINATED"})
     assert done["state"] == "COMPLETED", done
-    assert len(Path(done["details"]["path"]).read_text().splitlines()) == 2001
+    assert len(consumer.received(done).decode().splitlines()) == 2001
 
 
 def test_policy_refusal_terminates_with_reason(live_space: LiveSpace, tmp_path: Path) -> None:

@@ -92,7 +92,8 @@ def test_templates_are_listed_and_filled_over_http(http: TestClient) -> None:
     listed = http.get("/v1/policy-templates").json()
     assert {t["id"] for t in listed} == LISTED and all(t["titleZh"] for t in listed)
     filled = http.post("/v1/policy-templates/count/policy", json={"parameters": {"count": 3}})
-    assert filled.status_code == 200 and filled.json()["policy"]["permission"][0]["constraint"][0]["rightOperand"] == "3"
+    assert filled.status_code == 200
+    assert filled.json()["policy"]["permission"][0]["constraint"][0]["rightOperand"] == "3"
     refused = http.post("/v1/policy-templates/count/policy", json={"parameters": {"count": -1}})
     assert refused.status_code == 422 and refused.headers["content-type"].startswith("application/problem+json")
     assert refused.json()["field"] == "/parameters/count"

@@ -104,9 +104,11 @@ def transfer_status(
     rows = [found] if transfer_id else found
     show(found, as_json, "Transfer" if transfer_id else "Transfers", rows, TRANSFER_COLUMNS,
          empty="no transfers yet: trustspace transfer start --agreement ID")
-    received = (found.get("details") or {}).get("path") if transfer_id else None
+    details = (found.get("details") or {}) if transfer_id else {}
+    received = details.get("path") or (f"sealed in the protected store (item {details['protectedItem']})"
+                                       if details.get("protectedItem") else None)
     if received and not as_json:
-        say(f"received: {received} (sha256 {found['details'].get('sha256')})")
+        say(f"received: {received} (sha256 {details.get('sha256')})")
 
 
 @transfer_app.command("pull")
@@ -114,6 +116,9 @@ def transfer_pull(
     transfer_id: Annotated[str, typer.Argument(help="the transfer (trustspace transfer status)")],
     output: Annotated[Path, typer.Option("--output", "-o", help="file to write the data to")],
     force: Annotated[bool, typer.Option("--force", help="replace --output if it exists")] = False,
+    purpose: Annotated[str, typer.Option("--purpose", help="what the data is read for, when the connector holds it "
+                                                           "sealed (decided against the agreement, and logged)")]
+    = "local copy",
     timeout: Timeout = 120.0,
     connector_url: ConnectorUrl = DEFAULT_CONNECTOR_URL,
     api_key: ConnectorKey = None,
@@ -132,11 +137,12 @@ def transfer_pull(
         if transfer.get("role") != "consumer":
             fail("we are the provider of this transfer: its data is ours already", "pull transfers your "
                  "connector started (trustspace transfer start)", as_json=as_json)
-        result = _fetch(api, transfer, output)
+        result = _fetch(api, transfer, output, purpose)
     if as_json:
         emit_json(result)
     else:
-        how = "from the provider's data plane" if result["via"] == "data-plane" else "from the connector's copy"
+        how = {"data-plane": "from the provider's data plane", "usage-api": "from the connector's protected store"
+               }.get(result["via"], "from the connector's copy")
         say(f"wrote {result['bytes']} bytes to {result['output']} {how}; sha256 {result['sha256']}")
         if not result["verified"]:
             warn("not verified: the provider announced no digest for the data")
@@ -166,7 +172,9 @@ def _ended(transfer: dict[str, Any]) -> None:
         raise typer.Exit(1)
 
 
-def _fetch(api: Api, transfer: dict[str, Any], output: Path) -> dict[str, Any]:
+def _fetch(api: Api, transfer: dict[str, Any], output: Path, purpose: str) -> dict[str, Any]:
+    if (transfer.get("details") or {}).get("protectedItem"):
+        return _unsealed(api, transfer, output, purpose)
     if not _moved(transfer):
         endpoint, token = read_data_address(transfer.get("dataAddress") or {})
         try:
@@ -176,10 +184,39 @@ def _fetch(api: Api, transfer: dict[str, Any], output: Path) -> dict[str, Any]:
             transfer = api("GET", f"/v1/management/transfers/{transfer['id']}")
             if not _moved(transfer):
                 raise
+            if (transfer.get("details") or {}).get("protectedItem"):
+                return _unsealed(api, transfer, output, purpose)
         else:
             return {"transferId": transfer["id"], "output": str(output), "bytes": pulled.size,
                     "sha256": pulled.sha256, "verified": pulled.verified, "via": "data-plane"}
     return _copy(transfer, output)
+
+
+def _unsealed(api: Api, transfer: dict[str, Any], output: Path, purpose: str) -> dict[str, Any]:
+    """The data the connector sealed in its protected store, read through its usage API (decided against the
+    agreement like any use, and logged), written to ``output``."""
+    details = transfer.get("details") or {}
+    body = {"agreementId": transfer.get("agreementId"), "itemId": details["protectedItem"], "purpose": purpose,
+            "application": "trustspace-cli"}
+    partial, digest = output.with_name(output.name + ".part"), hashlib.sha256()
+    with api.client.http.stream("POST", f"{api.url}/v1/usage/read", json=body) as answer:
+        if answer.status_code != 200:
+            answer.read()
+            detail = answer.json().get("detail") if answer.headers.get("content-type", "").endswith("json") else None
+            raise TrustSpaceError(f"the connector refused to read transfer {transfer['id']}'s data: "
+                                  f"{detail or answer.status_code}",
+                                  hint="give the purpose the agreement allows (--purpose), or see "
+                                       "trustspace agreement list")
+        with partial.open("wb") as writing:
+            for chunk in answer.iter_bytes():
+                digest.update(chunk)
+                writing.write(chunk)
+    if details.get("sha256") and digest.hexdigest() != details["sha256"]:
+        partial.unlink()
+        raise TrustSpaceError("the data read back does not have the SHA-256 it was received with")
+    os.replace(partial, output)
+    return {"transferId": transfer["id"], "output": str(output), "bytes": output.stat().st_size,
+            "sha256": digest.hexdigest(), "verified": bool(details.get("verified", True)), "via": "usage-api"}
 
 
 def _copy(transfer: dict[str, Any], output: Path) -> dict[str, Any]:

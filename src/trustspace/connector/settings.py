@@ -38,8 +38,9 @@ class ConnectorSettings:
     # Management event streams one API key may hold open at once (each is a connection and a poll of the store).
     event_streams_per_key: int = 8
     # Received data goes into the encrypted protected store as it lands, readable only through the usage API
-    # (docs/usage-consumer.md). TRUSTSPACE_PROTECTED_STORE=1 turns it on for a connector started from a folder.
-    protected_store: bool = False
+    # (docs/usage-consumer.md). TRUSTSPACE_PROTECTED_STORE=0 turns it off for a connector started from a folder
+    # (then received files stay in the clear under received/, governed by nothing).
+    protected_store: bool = True
     # How often the data of expired agreements is looked for and destroyed (seconds; 0: only on use).
     usage_sweep_interval: float = 60.0
 
@@ -66,8 +67,9 @@ class ConnectorSettings:
                               hint=f"run 'trustspace connector init --data-dir {data_dir} ...' first")
         data = json.loads(path.read_text())
         data["data_roots"] = data_roots_from_env()
-        if os.environ.get("TRUSTSPACE_PROTECTED_STORE", "").strip().lower() in ("1", "true", "yes"):
-            data["protected_store"] = True
+        chosen = os.environ.get("TRUSTSPACE_PROTECTED_STORE", "").strip().lower()
+        if chosen in ("1", "true", "yes", "0", "false", "no"):
+            data["protected_store"] = chosen in ("1", "true", "yes")
         data.update({k: v for k, v in overrides.items() if v is not None})
         return cls(data_dir=data_dir, **data)
 

@@ -44,9 +44,7 @@ def start_connectors(ctx: DemoContext) -> None:
         init_connector(folder, url, ctx.operator_url, role.display_name)
         services.append(ctx.supervisor.start(role.key, url, [
             "connector", "start", "--data-dir", str(folder), "--heartbeat-interval", HEARTBEAT,
-            "--status-list-ttl", STATUS_TTL, "--witness-interval", "1"],
-            # received data is sealed in each connector's protected store (act 4 uses it through the usage API)
-            env={"TRUSTSPACE_PROTECTED_STORE": "1"}))
+            "--status-list-ttl", STATUS_TTL, "--witness-interval", "1"]))
         ctx.participants[role.key] = Participant(role, url, did_web(url), folder, KeyClient(url, ""))
     for service in services:
         ctx.supervisor.wait_ready(service)
