@@ -1,0 +1,45 @@
+"""Connector database: the provider's usage counters per agreement, and the downloads a Range may continue.
+
+Revision ID: connector_0005
+Revises: connector_0003 (re-chained after connector_0004 when both are on main)
+Create Date: 2026-12-03
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+revision: str = "connector_0005"
+down_revision: str | None = "connector_0003"
+branch_labels: str | None = None
+depends_on: str | None = None
+
+_COUNTS = ("uses", "bytes", "records", "minute_bucket", "minute_uses", "hour_bucket", "hour_uses", "day_bucket",
+           "day_uses")
+
+
+def upgrade() -> None:
+    op.create_table(
+        "usage_counters",
+        sa.Column("agreement_id", sa.Text(), nullable=False),
+        *(sa.Column(name, sa.BigInteger(), nullable=False) for name in _COUNTS),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("agreement_id", name="pk_usage_counters"),
+    )
+    op.create_table(
+        "usage_downloads",
+        sa.Column("transfer_id", sa.Text(), nullable=False),
+        sa.Column("agreement_id", sa.Text(), nullable=False),
+        sa.Column("validator", sa.Text(), nullable=False),
+        sa.Column("last_start", sa.BigInteger(), nullable=False),
+        sa.Column("counted_at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("transfer_id", name="pk_usage_downloads"),
+    )
+    op.create_index("ix_usage_downloads_agreement_id", "usage_downloads", ["agreement_id"])
+
+
+def downgrade() -> None:
+    op.drop_index("ix_usage_downloads_agreement_id", table_name="usage_downloads")
+    op.drop_table("usage_downloads")
+    op.drop_table("usage_counters")
