@@ -35,7 +35,7 @@ from trustspace.connector.dataplane.errors import (
     ProxyPathRefused,
     RangeNotSatisfiable,
 )
-from trustspace.connector.dataplane.gate import TransferGate
+from trustspace.connector.dataplane.gate import Asked, TransferGate, UsageGate
 from trustspace.connector.dataplane.inbox import Inbox, declared_digest, receive
 from trustspace.connector.dataplane.sources import Prepared, PreparedFile, ProxyTarget, open_prepared
 from trustspace.connector.dataplane.tokens import PULL_SCOPE, PUSH_SCOPE, AccessClaims, verify_access_token
@@ -196,17 +196,26 @@ def data_router(
     chunk_size: int = CHUNK_SIZE,
     proxy_timeout: float = 30.0,
     decisions: AccessRecorder | None = None,
+    usage: UsageGate | None = None,
 ) -> APIRouter:
     """Routes of the data plane. ``provider_key`` verifies pull tokens (this participant signed them);
-    with ``inbox``, also the push receiver, whose tokens ``inbox.key`` verifies."""
+    with ``inbox``, also the push receiver, whose tokens ``inbox.key`` verifies; with ``usage``, every pull
+    is also decided (and counted) against the agreement's policy after the gate let it through."""
     router = APIRouter(tags=["data plane"])
 
     def admitted(request: Request, transfer_id: str, path: str | None = None) -> Prepared:
         shown = request.headers.get("range")
         attempt = Attempt(transfer_id, PULL_SCOPE, request.method, shown[:_SHOWN_RANGE] if shown else None,
                           None if path is None else path[:_SHOWN_PATH])
-        return decided(request, attempt, provider_key, clock, decisions,
-                       lambda claims: gate.check(transfer_id, claims.agreement_id))
+
+        def check(claims: AccessClaims) -> Prepared:
+            prepared = gate.check(transfer_id, claims.agreement_id)
+            if usage is not None:
+                asked = Asked(request.client.host if request.client else None, shown, request.headers.get("if-range"))
+                usage.enforce(transfer_id, claims, prepared, asked)
+            return prepared
+
+        return decided(request, attempt, provider_key, clock, decisions, check)
 
     @router.get("/data/{transfer_id}", response_model=None, responses=problems(403, 409, 416, 502))
     async def fetch(transfer_id: str, request: Request, _token: AccessToken = None) -> Response:
