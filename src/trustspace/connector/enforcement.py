@@ -10,10 +10,11 @@ The decision and the use are one transaction with the agreement's counter row lo
 counter_sql.py``), and the use is committed before the first byte is served: a crash after the count loses a
 use, it never grants one.
 
-A ``Range`` request that continues a counted download of the same transfer (same ``If-Range`` validator, a start
-past the last one admitted) is not a new use: it is decided again (time window, address, ...) as part of the use
-it continues, and adds neither a use nor bytes. A deny is ``UsageDenied`` (403 ``usage-denied``) whose detail is
-the decision's English explanation: the summary and each constraint that failed, with actual and expected value.
+A ``Range`` request that continues a counted download of the same transfer (the same bytes, by their ETag, and a
+start past the last one admitted, so a consumer cannot replay one range for ever) is not a new use: it is
+decided again (time window, address, ...) as part of the use it continues, and adds neither a use nor bytes. A
+deny is ``UsageDenied`` (403 ``usage-denied``) whose detail is the decision's English explanation: the summary
+and each constraint that failed, with actual and expected value.
 """
 
 from __future__ import annotations
