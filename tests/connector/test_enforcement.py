@@ -24,7 +24,7 @@ from trustspace.connector.dataplane.gate import InMemoryGate
 from trustspace.connector.dataplane.server import data_router
 from trustspace.connector.dataplane.sources import FileSource
 from trustspace.connector.dataplane.tokens import issue_access_token
-from trustspace.connector.enforcement import UsageEnforcer
+from trustspace.connector.enforcement import UsageEnforcer, needs_counters
 from trustspace.core.clock import FixedClock
 from trustspace.core.keys import SigningKey
 from trustspace.store.db import Database, open_database
@@ -195,7 +195,7 @@ def test_a_token_replayed_after_the_count_is_spent_is_denied(database: Database,
 def test_a_read_after_the_agreement_time_window_is_denied_with_the_explanation(database: Database,
                                                                               tmp_path: Path) -> None:
     window = {"leftOperand": "tc609:time", "operator": "isPartOf", "rightOperand": WINDOW}
-    for plane in provider(database, tmp_path, Agreements(agreement_document(window))):
+    for plane in provider(database, tmp_path, Agreements(agreement_document(window, count_at_most(100)))):
         assert plane.pull().status_code == 200
         plane.clock.set(datetime(2026, 5, 8, 0, 0, 1, tzinfo=UTC))
         late = plane.pull()  # with a token valid now: the agreement, not the token, has expired
@@ -311,3 +311,20 @@ def test_an_unknown_agreement_is_denied(database: Database, tmp_path: Path) -> N
         token = issue_access_token(plane.key, issuer=PROVIDER, audience=CONSUMER, transfer_id=TRANSFER,
                                    agreement_id="urn:agreement:other", now=plane.clock.now())
         assert plane.pull(token).status_code == 401  # the gate: the token names another agreement
+
+
+def test_an_agreement_without_counted_constraints_is_decided_without_the_store(database: Database,
+                                                                            tmp_path: Path) -> None:
+    window = {"leftOperand": "tc609:time", "operator": "isPartOf", "rightOperand": WINDOW}
+    for plane in provider(database, tmp_path, Agreements(agreement_document(window))):
+        assert [plane.pull().status_code for _ in range(3)] == [200, 200, 200]
+        assert plane.counters.totals(AGREEMENT).uses == 0
+        assert len([d for d in plane.sink.decisions if d.decision == "permit"]) == 3  # still every permit recorded
+
+
+def test_counted_operands_are_found_at_any_depth() -> None:
+    nested = {"permission": [{"action": {"rdf:value": {"@id": "read"}, "refinement": [
+        {"and": [{"leftOperand": {"@id": "tc609:frequency"}, "operator": "lteq", "rightOperand": 1}]}]}}]}
+    assert needs_counters(nested)
+    assert needs_counters({"obligation": [{"action": "delete", "constraint": [count_at_most(1)]}]})
+    assert not needs_counters(agreement_document({"leftOperand": "purpose", "operator": "eq", "rightOperand": "x"}))

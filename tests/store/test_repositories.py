@@ -35,6 +35,7 @@ BEIJING = timezone(timedelta(hours=8))
 OPERATOR_ONLY = {"applications", "status_index_counter", "trusted_issuers", "trust_decisions", "connectors"}
 DSP_TABLES = {"assets", "policies", "offers", "negotiations", "agreements", "transfers", "outbox", "process_events",
               "ledger_receipts"}
+PROVIDER_USAGE_TABLES = {"usage_counters"}
 
 T = TypeVar("T")
 
@@ -115,7 +116,7 @@ class TestRepositories:
     def test_connector_database_has_no_operator_tables(self, backend: Backend) -> None:
         db = backend.open("connector")
         tables = set(inspect(db.engine).get_table_names())
-        assert tables == {"alembic_version", "seen_tokens", "api_keys", "settings", *DSP_TABLES}
+        assert tables == {"alembic_version", "seen_tokens", "api_keys", "settings", *DSP_TABLES, *PROVIDER_USAGE_TABLES}
         assert not tables & OPERATOR_ONLY
 
     def test_operator_migrations_refuse_a_connector_database(self, durable_backend: Backend) -> None:

@@ -10,6 +10,9 @@ The decision and the use are one transaction with the agreement's counter row lo
 counter_sql.py``), and the use is committed before the first byte is served: a crash after the count loses a
 use, it never grants one.
 
+Only an agreement whose policy constrains a counter (count, frequency, dataSize, dataRecord) is counted: the others
+are decided without touching the store (agreements never change, so nothing they could later need is lost).
+
 A ``Range`` request that continues a counted download of the same transfer (the same bytes, by their ETag, and a
 start past the last one admitted, so a consumer cannot replay one range for ever) is not a new use: it is
 decided again (time window, address, ...) as part of the use it continues, and adds neither a use nor bytes. A
@@ -23,7 +26,7 @@ import ipaddress
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
-from typing import Protocol, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from trustspace.connector.dataplane.digest import etag
 from trustspace.connector.dataplane.errors import RangeNotSatisfiable
@@ -36,6 +39,7 @@ from trustspace.core.errors import Forbidden
 from trustspace.policy import Context, Decision, Outcome, Policy, PolicyInvalid, Request, Usage, evaluate, parse_policy
 from trustspace.policy.model import Constraint
 from trustspace.policy.values import Address
+from trustspace.policy.vocabulary import split_name
 from trustspace.store.dsp.records import Agreement, TransferRecord
 from trustspace.store.usage.counter_records import Access, UsageTotals
 from trustspace.store.usage.counter_sql import UsageCounterStore
@@ -62,6 +66,25 @@ class _Terms:
     asset_id: str
     policy: Policy | None
     invalid: str | None = None
+    counted: bool = True
+
+
+# The operands a decision needs the counters for; an agreement constraining none is decided without the store.
+COUNTED_OPERANDS = frozenset({"count", "frequency", "dataSize", "dataRecord", "dateRecord"})
+
+
+def needs_counters(document: Any) -> bool:
+    """Does any constraint of the agreement (at any depth: rules, duties, refinements) name a counted operand?"""
+    if isinstance(document, list):
+        return any(needs_counters(item) for item in document)
+    if not isinstance(document, dict):
+        return False
+    if "leftOperand" in document:
+        left = document["leftOperand"]
+        name = left.get("@id") if isinstance(left, dict) else left
+        if not isinstance(name, str) or split_name(name)[1] in COUNTED_OPERANDS:
+            return True
+    return any(needs_counters(value) for value in document.values())
 
 
 @dataclass(frozen=True)
@@ -148,10 +171,14 @@ class UsageEnforcer:
             decided.append(decision)
             return decision.outcome is Outcome.PERMIT
 
-        access = Access(claims.agreement_id, transfer_id, now, size=span.size or 0, validator=span.validator,
-                        start=span.start, counted=span.serves)
-        if self.counters.use(access, decide).permitted:
-            return
+        if not terms.counted:
+            if decide(UsageTotals(), False):  # nothing to count: the decision alone, without the store
+                return
+        else:
+            access = Access(claims.agreement_id, transfer_id, now, size=span.size or 0, validator=span.validator,
+                            start=span.start, counted=span.serves)
+            if self.counters.use(access, decide).permitted:
+                return
         detail, pointer = explanation(decided[-1])
         raise UsageDenied(detail, field=f"/agreement{pointer or ''}",
                           hint="the agreement's policy decides every access; see its constraints")
@@ -175,7 +202,8 @@ class UsageEnforcer:
         if agreement is None:
             raise UsageDenied(f"no agreement {agreement_id}: nothing permits this use", field="/agreement")
         try:
-            terms = _Terms(agreement.asset_id, parse_policy(agreement.document))
+            terms = _Terms(agreement.asset_id, parse_policy(agreement.document),
+                           counted=needs_counters(agreement.document))
         except PolicyInvalid as exc:
             terms = _Terms(agreement.asset_id, None, exc.detail)
         with self._lock:

@@ -1,7 +1,8 @@
-"""Provider tables for usage control: one counter row per agreement, and the downloads a ``Range`` may resume.
+"""Provider table for usage control: one counter row per agreement.
 
-One row holds every counter of an agreement (uses, bytes, records, and the uses in the current calendar
-minute, hour and day), so deciding one access reads and updates one locked row. Revision ``connector_0005``
+One row holds every counter of an agreement (uses, bytes, records, the uses in the current calendar minute, hour
+and day, and the latest counted download a ``Range`` may continue), so deciding one access locks, reads and
+updates one row. Revision ``connector_0005``
 creates them; ``tests/store`` checks the two agree.
 """
 
@@ -29,17 +30,9 @@ class UsageCounterRow(ConnectorBase):
     hour_uses: Mapped[int] = mapped_column(BigInteger)
     day_bucket: Mapped[int] = mapped_column(BigInteger)
     day_uses: Mapped[int] = mapped_column(BigInteger)
-    updated_at: Mapped[datetime]
-
-
-class UsageDownloadRow(ConnectorBase):
-    """A transfer's counted download: a later ``Range`` of the same bytes (``validator``) continues it."""
-
-    __tablename__ = "usage_downloads"
-
-    transfer_id: Mapped[str] = mapped_column(primary_key=True)
-    agreement_id: Mapped[str] = mapped_column(index=True)
-    validator: Mapped[str]
-    # The first byte of the latest admitted request: a continuation must start further on.
+    # The latest counted download, which a later Range of the same transfer and bytes may continue: its
+    # transfer, its bytes' validator (ETag) and the first byte of the latest request admitted as part of it.
+    last_transfer: Mapped[str | None]
+    last_validator: Mapped[str | None]
     last_start: Mapped[int] = mapped_column(BigInteger)
-    counted_at: Mapped[datetime]
+    updated_at: Mapped[datetime]

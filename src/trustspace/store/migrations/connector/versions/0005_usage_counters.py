@@ -1,4 +1,4 @@
-"""Connector database: the provider's usage counters per agreement, and the downloads a Range may continue.
+"""Connector database: the provider's usage counters, one row per agreement.
 
 Revision ID: connector_0005
 Revises: connector_0003 (re-chained after connector_0004 when both are on main)
@@ -24,22 +24,13 @@ def upgrade() -> None:
         "usage_counters",
         sa.Column("agreement_id", sa.Text(), nullable=False),
         *(sa.Column(name, sa.BigInteger(), nullable=False) for name in _COUNTS),
+        sa.Column("last_transfer", sa.Text(), nullable=True),
+        sa.Column("last_validator", sa.Text(), nullable=True),
+        sa.Column("last_start", sa.BigInteger(), nullable=False),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("agreement_id", name="pk_usage_counters"),
     )
-    op.create_table(
-        "usage_downloads",
-        sa.Column("transfer_id", sa.Text(), nullable=False),
-        sa.Column("agreement_id", sa.Text(), nullable=False),
-        sa.Column("validator", sa.Text(), nullable=False),
-        sa.Column("last_start", sa.BigInteger(), nullable=False),
-        sa.Column("counted_at", sa.DateTime(timezone=True), nullable=False),
-        sa.PrimaryKeyConstraint("transfer_id", name="pk_usage_downloads"),
-    )
-    op.create_index("ix_usage_downloads_agreement_id", "usage_downloads", ["agreement_id"])
 
 
 def downgrade() -> None:
-    op.drop_index("ix_usage_downloads_agreement_id", table_name="usage_downloads")
-    op.drop_table("usage_downloads")
     op.drop_table("usage_counters")
