@@ -17,7 +17,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from sqlalchemy import create_engine, make_url, text
+from sqlalchemy import Connection, create_engine, make_url, text
 
 from trustspace.connector.dataplane.decisions import AccessDecision, AccessRecorder
 from trustspace.connector.dataplane.gate import InMemoryGate
@@ -25,12 +25,13 @@ from trustspace.connector.dataplane.server import data_router
 from trustspace.connector.dataplane.sources import FileSource
 from trustspace.connector.dataplane.tokens import issue_access_token
 from trustspace.connector.enforcement import UsageEnforcer, needs_counters
+from trustspace.connector.evidence import EvidenceRecorder, EvidencingDspStore
 from trustspace.core.clock import FixedClock
 from trustspace.core.keys import SigningKey
 from trustspace.store.db import Database, open_database
 from trustspace.store.dsp.records import Agreement, TransferRecord
 from trustspace.store.usage.counter_records import Access, Counted
-from trustspace.store.usage.counter_sql import Decide, SqlUsageCounters
+from trustspace.store.usage.counter_sql import Also, Decide, SqlUsageCounters
 from trustspace.web.problems import install_problem_handlers
 
 PROVIDER, CONSUMER = "did:web:provider.example", "did:web:bank.example"
@@ -127,9 +128,9 @@ def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Databas
 
 
 def provider(database: Database, tmp_path: Path, agreements: Agreements, *, raise_errors: bool = True,
-             client: tuple[str, int] = ("192.0.2.10", 50000), counters: SqlUsageCounters | None = None
-             ) -> Iterator[Provider]:
-    key, clock, gate, sink = SigningKey.generate(), FixedClock(START), InMemoryGate(), Sink()
+             client: tuple[str, int] = ("192.0.2.10", 50000), counters: SqlUsageCounters | None = None,
+             sink: Sink | None = None) -> Iterator[Provider]:
+    key, clock, gate, sink = SigningKey.generate(), FixedClock(START), InMemoryGate(), sink or Sink()
     file = tmp_path / "tax.bin"
     file.write_bytes(CONTENT)
     gate.start(TRANSFER, AGREEMENT, FileSource(file))
@@ -234,8 +235,8 @@ class CrashAfterCommit(SqlUsageCounters):
     """Counts, then fails as the request would if it died right after the commit: before serving.
     (A process killed there is tests/store/test_usage_counters.py's crash test.)"""
 
-    def use(self, access: Access, decide: Decide) -> Counted:
-        super().use(access, decide)
+    def use(self, access: Access, decide: Decide, also: Also | None = None) -> Counted:
+        super().use(access, decide, also)
         raise RuntimeError("died after the count")
 
 
@@ -328,3 +329,39 @@ def test_counted_operands_are_found_at_any_depth() -> None:
     assert needs_counters(nested)
     assert needs_counters({"obligation": [{"action": "delete", "constraint": [count_at_most(1)]}]})
     assert not needs_counters(agreement_document({"leftOperand": "purpose", "operator": "eq", "rightOperand": "x"}))
+
+
+class JoinedSink(Sink):
+    """A sink on the counters' database, as the connector's store is: permits join the counting transaction."""
+
+    def __init__(self, db: Database) -> None:
+        super().__init__()
+        self.store = EvidencingDspStore(db, EvidenceRecorder(SigningKey.generate(), PROVIDER, f"{PROVIDER}#key-1",
+                                                             "http://operator.example", "did:web:operator.example",
+                                                             FixedClock(START)))
+        self.joined = 0
+
+    def record_access(self, decision: AccessDecision) -> None:
+        self.store.record_access(decision)
+
+    def record_access_on(self, connection: Connection, decision: AccessDecision) -> None:
+        if self.fail_permits:
+            raise RuntimeError("evidence store down")
+        self.store.record_access_on(connection, decision)
+        self.joined += 1
+
+
+def test_a_permit_and_its_use_commit_together_or_not_at_all(database: Database, tmp_path: Path) -> None:
+    sink = JoinedSink(database)
+    for plane in provider(database, tmp_path, Agreements(agreement_document(count_at_most(2))), raise_errors=False,
+                          sink=sink):
+        assert plane.pull().status_code == 200
+        assert sink.joined == 1 and not sink.decisions  # recorded in the counting transaction, not again after it
+        assert len(sink.store.pending_evidence()) == 1 and plane.counters.totals(AGREEMENT).uses == 1
+        sink.fail_permits = True  # the evidence cannot be written: the use is not counted either, nothing served
+        failed = plane.pull()
+        assert failed.status_code == 500 and CONTENT not in failed.content
+        assert len(sink.store.pending_evidence()) == 1 and plane.counters.totals(AGREEMENT).uses == 1
+        sink.fail_permits = False
+        assert [plane.pull().status_code for _ in range(2)] == [200, 403]
+        assert len(sink.store.pending_evidence()) == 3  # two permits and the refusal

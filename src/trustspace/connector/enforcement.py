@@ -8,7 +8,8 @@ so far (uses, uses in this minute, hour and day, bytes and records) and what thi
 it serves; records are not known for a file, so a ``dataRecord`` constraint fails closed).
 The decision and the use are one transaction with the agreement's counter row locked (``store/usage/
 counter_sql.py``), and the use is committed before the first byte is served: a crash after the count loses a
-use, it never grants one.
+use, it never grants one. The permit's evidence (``AccessRecorder``) is written in that same transaction when its
+sink can join it (the connector's store, on the same database): one commit, and never a use without its record.
 
 Only an agreement whose policy constrains a counter (count, frequency, dataSize, dataRecord) is counted: the others
 are decided without touching the store (agreements never change, so nothing they could later need is lost).
@@ -28,6 +29,7 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
+from trustspace.connector.dataplane.decisions import JoinedPermit
 from trustspace.connector.dataplane.digest import etag
 from trustspace.connector.dataplane.errors import RangeNotSatisfiable
 from trustspace.connector.dataplane.gate import Asked
@@ -155,7 +157,9 @@ class UsageEnforcer:
         self._proven: OrderedDict[str, _Proven] = OrderedDict()
         self._lock = threading.Lock()
 
-    def enforce(self, transfer_id: str, claims: AccessClaims, prepared: Prepared, asked: Asked) -> None:
+    def enforce(self, transfer_id: str, claims: AccessClaims, prepared: Prepared, asked: Asked,
+                permit: JoinedPermit | None = None) -> bool:
+        """Raises ``UsageDenied``; True when ``permit`` was written in the transaction that counted the use."""
         terms = self._agreement(claims.agreement_id)
         if terms.policy is None:
             raise UsageDenied(f"the agreement's policy is not valid: {terms.invalid}", field="/agreement")
@@ -173,12 +177,12 @@ class UsageEnforcer:
 
         if not terms.counted:
             if decide(UsageTotals(), False):  # nothing to count: the decision alone, without the store
-                return
+                return False
         else:
             access = Access(claims.agreement_id, transfer_id, now, size=span.size or 0, validator=span.validator,
                             start=span.start, counted=span.serves)
-            if self.counters.use(access, decide).permitted:
-                return
+            if self.counters.use(access, decide, permit).permitted:
+                return permit is not None
         detail, pointer = explanation(decided[-1])
         raise UsageDenied(detail, field=f"/agreement{pointer or ''}",
                           hint="the agreement's policy decides every access; see its constraints")

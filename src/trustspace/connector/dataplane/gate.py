@@ -23,6 +23,7 @@ import threading
 from dataclasses import dataclass, replace
 from typing import Protocol
 
+from trustspace.connector.dataplane.decisions import JoinedPermit
 from trustspace.connector.dataplane.errors import (
     AccessTokenForeign,
     TransferEnded,
@@ -54,9 +55,13 @@ class Asked:
 
 
 class UsageGate(Protocol):
-    """Provider side, after the gate: may this access happen under the agreement, counted? Raises when not."""
+    """Provider side, after the gate: may this access happen under the agreement, counted? Raises when not.
 
-    def enforce(self, transfer_id: str, claims: AccessClaims, prepared: Prepared, asked: Asked) -> None: ...
+    With ``permit`` (the permit's evidence as a write on a connection) it may write it in the transaction that
+    counts the use, and answers True if it did; False leaves recording the permit to the caller."""
+
+    def enforce(self, transfer_id: str, claims: AccessClaims, prepared: Prepared, asked: Asked,
+                permit: JoinedPermit | None = None) -> bool: ...
 
 
 class InboxGate(Protocol):

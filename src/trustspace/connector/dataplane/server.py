@@ -93,8 +93,9 @@ def bearer_token(request: Request) -> str:
 
 
 def decided(request: Request, attempt: Attempt, key: VerifyingKey, clock: Clock, decisions: AccessRecorder | None,
-            decide: Callable[[AccessClaims], T]) -> T:
-    """The token, then ``decide`` (the gate); the outcome, either way, goes to ``decisions``."""
+            decide: Callable[[AccessClaims], T], recorded: Callable[[], bool] = lambda: False) -> T:
+    """The token, then ``decide`` (the gate); the outcome, either way, goes to ``decisions`` (a permit only if
+    ``recorded()`` says ``decide`` did not already write it in its own transaction)."""
     token: str | None = None
     try:
         token = bearer_token(request)
@@ -104,7 +105,7 @@ def decided(request: Request, attempt: Attempt, key: VerifyingKey, clock: Clock,
         if decisions is not None:
             decisions.denied(attempt, token, key, error)
         raise
-    if decisions is not None:
+    if decisions is not None and not recorded():
         decisions.permitted(attempt, claims)
     return answer
 
@@ -208,14 +209,18 @@ def data_router(
         attempt = Attempt(transfer_id, PULL_SCOPE, request.method, shown[:_SHOWN_RANGE] if shown else None,
                           None if path is None else path[:_SHOWN_PATH])
 
+        joined = False
+
         def check(claims: AccessClaims) -> Prepared:
+            nonlocal joined
             prepared = gate.check(transfer_id, claims.agreement_id)
             if usage is not None:
                 asked = Asked(request.client.host if request.client else None, shown, request.headers.get("if-range"))
-                usage.enforce(transfer_id, claims, prepared, asked)
+                permit = decisions.joinable(attempt, claims) if decisions is not None else None
+                joined = usage.enforce(transfer_id, claims, prepared, asked, permit)
             return prepared
 
-        return decided(request, attempt, provider_key, clock, decisions, check)
+        return decided(request, attempt, provider_key, clock, decisions, check, lambda: joined)
 
     @router.get("/data/{transfer_id}", response_model=None, responses=problems(403, 409, 416, 502))
     async def fetch(transfer_id: str, request: Request, _token: AccessToken = None) -> Response:

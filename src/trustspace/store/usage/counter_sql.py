@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, Protocol, cast
 
-from sqlalchemy import Insert, Row, Table, bindparam, select, update
+from sqlalchemy import Connection, Insert, Row, Table, bindparam, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from trustspace.store.db import Database
@@ -25,6 +25,8 @@ from trustspace.store.usage.counter_records import DAY, HOUR, MINUTE, Access, Co
 
 # Called under the lock with the totals so far and whether the access continues a counted download.
 Decide = Callable[[UsageTotals, bool], bool]
+# What else a permit writes in the same transaction (its evidence), on the same database.
+Also = Callable[[Connection], None]
 
 _COUNTERS = cast(Table, UsageCounterRow.__table__)
 _ZERO = {"uses": 0, "bytes": 0, "records": 0, "minute_bucket": 0, "minute_uses": 0, "hour_bucket": 0,
@@ -38,8 +40,9 @@ _CONTINUE = update(_COUNTERS).where(_COUNTERS.c.agreement_id == bindparam("agree
 
 
 class UsageCounterStore(Protocol):
-    def use(self, access: Access, decide: Decide) -> Counted:
-        """Decide ``access`` with the agreement's totals so far and, if permitted and counted, add it, atomically."""
+    def use(self, access: Access, decide: Decide, also: Also | None = None) -> Counted:
+        """Decide ``access`` with the agreement's totals so far and, if permitted and counted, add it, atomically;
+        a permit also runs ``also`` in the same transaction."""
 
     def totals(self, agreement_id: str) -> UsageTotals:
         """The totals as last committed (windows as stored, whatever the time now)."""
@@ -73,7 +76,7 @@ class SqlUsageCounters:
             index_elements=[_COUNTERS.c.agreement_id],
             set_={"agreement_id": insert.excluded.agreement_id}).returning(*_COUNTERS.c)
 
-    def use(self, access: Access, decide: Decide) -> Counted:
+    def use(self, access: Access, decide: Decide, also: Also | None = None) -> Counted:
         with self._db.writing() as connection:
             row = connection.execute(self._lock, {"agreement": access.agreement_id, "at": access.at}).one()
             buckets = {"minute": bucket(access.at, MINUTE), "hour": bucket(access.at, HOUR),
@@ -83,14 +86,15 @@ class SqlUsageCounters:
             continuation = _continues(row, access)
             if not decide(totals, continuation):
                 return Counted(False, totals, continuation, False)
-            if not access.counted:
-                return Counted(True, totals, continuation, False)
+            added = access.counted and not continuation
             if continuation:
                 connection.execute(_CONTINUE, {"agreement": access.agreement_id, "start": access.start,
                                                "at": access.at})
-                return Counted(True, totals, True, False)
-            connection.execute(_ADD_USE, self._added(access, totals, buckets))
-            return Counted(True, totals, False, True)
+            elif added:
+                connection.execute(_ADD_USE, self._added(access, totals, buckets))
+            if also is not None:
+                also(connection)
+            return Counted(True, totals, continuation, added)
 
     @staticmethod
     def _added(access: Access, totals: UsageTotals, buckets: dict[str, int]) -> dict[str, Any]:
