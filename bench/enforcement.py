@@ -8,6 +8,10 @@ process, no sockets, so the HTTP stack's noise is as small as it gets) and alter
 busy moment hits both alike. The agreement has five constraints the data plane decides on every pull (count,
 frequency per minute, time window, network address, data size), each satisfied: every pull is a permit that is
 counted, the path that writes. Besides the two p99s, the enforcement step itself is timed inside each request.
+
+Two configurations: ``connector``, as the connector runs, with evidence: both apps record every permit through
+the connector's store on the same database (without enforcement in a transaction of its own; with it, in the
+transaction that counts the use); and ``bare``, without evidence, where enforcement's commit is all extra.
 """
 
 from __future__ import annotations
@@ -26,11 +30,13 @@ from _space import BenchSkip, cores, load_average, percentile, postgres_database
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
+from trustspace.connector.dataplane.decisions import AccessRecorder, JoinedPermit
 from trustspace.connector.dataplane.gate import Asked, InMemoryGate
 from trustspace.connector.dataplane.server import data_router
 from trustspace.connector.dataplane.sources import FileSource, Prepared
 from trustspace.connector.dataplane.tokens import AccessClaims, issue_access_token
 from trustspace.connector.enforcement import UsageEnforcer
+from trustspace.connector.evidence import EvidenceRecorder, EvidencingDspStore
 from trustspace.core.clock import FixedClock
 from trustspace.core.keys import SigningKey
 from trustspace.store.db import open_database
@@ -60,10 +66,12 @@ class Timed:
     def __init__(self, inner: UsageEnforcer) -> None:
         self.inner, self.times = inner, []  # type: list[float]
 
-    def enforce(self, transfer_id: str, claims: AccessClaims, prepared: Prepared, asked: Asked) -> None:
+    def enforce(self, transfer_id: str, claims: AccessClaims, prepared: Prepared, asked: Asked,
+                permit: JoinedPermit | None = None) -> bool:
         started = time.perf_counter()
-        self.inner.enforce(transfer_id, claims, prepared, asked)
+        joined = self.inner.enforce(transfer_id, claims, prepared, asked, permit)
         self.times.append((time.perf_counter() - started) * 1000)
+        return joined
 
 
 class Agreements:
@@ -76,18 +84,23 @@ class Agreements:
 
 
 @contextmanager
-def clients(url: str, folder: Path) -> Iterator[tuple[TestClient, TestClient, str, Timed]]:
+def clients(url: str, folder: Path, evidence: bool) -> Iterator[tuple[TestClient, TestClient, str, Timed]]:
     key, clock, gate = SigningKey.generate(), FixedClock(NOW), InMemoryGate()
     file = folder / "data.bin"
     file.write_bytes(os.urandom(4096))
     gate.start(TRANSFER, AGREEMENT, FileSource(file))
     db = open_database("connector", url)
     enforcer = Timed(UsageEnforcer(Agreements(), SqlUsageCounters(db), clock))
+    recorder = None
+    if evidence:
+        store = EvidencingDspStore(db, EvidenceRecorder(key, PROVIDER, f"{PROVIDER}#key-1", "http://operator.example",
+                                                        "did:web:operator.example", clock))
+        recorder = AccessRecorder(store, clock)
     apps = []
     for usage in (None, enforcer):
         app = FastAPI()
         install_problem_handlers(app)
-        app.include_router(data_router(gate, key.public, clock, usage=usage))
+        app.include_router(data_router(gate, key.public, clock, usage=usage, decisions=recorder))
         apps.append(app)
     token = issue_access_token(key, issuer=PROVIDER, audience=CONSUMER, transfer_id=TRANSFER, agreement_id=AGREEMENT,
                                now=NOW, lifetime=3600)
@@ -106,8 +119,8 @@ def timed(client: TestClient, token: str) -> float:
     return elapsed * 1000
 
 
-def measure(url: str, folder: Path) -> dict[str, Any]:
-    with clients(url, folder) as (plain, enforced, token, enforcer):
+def measure(url: str, folder: Path, evidence: bool) -> dict[str, Any]:
+    with clients(url, folder, evidence) as (plain, enforced, token, enforcer):
         for _ in range(200):  # warm up: caches, connection pools, the compiled policy
             timed(plain, token), timed(enforced, token)
         enforcer.times.clear()
@@ -127,10 +140,14 @@ def measure(url: str, folder: Path) -> dict[str, Any]:
 def main() -> None:
     results: dict[str, dict[str, Any]] = {}
     with tempfile.TemporaryDirectory() as folder:
-        results["sqlite"] = measure(f"sqlite:///{folder}/provider.db", Path(folder))
+        for evidence in (True, False):
+            kind = "connector" if evidence else "bare"
+            results[f"{kind}_sqlite"] = measure(f"sqlite:///{folder}/provider-{kind}.db", Path(folder), evidence)
         try:
-            with postgres_databases(1) as (url,):
-                results["postgresql"] = measure(url, Path(folder))
+            with postgres_databases(2) as urls:
+                for evidence, url in zip((True, False), urls, strict=True):
+                    kind = "connector" if evidence else "bare"
+                    results[f"{kind}_postgresql"] = measure(url, Path(folder), evidence)
         except BenchSkip as skip:
             print(f"PostgreSQL skipped: {skip}")
     print(f"cores: {cores()}, load average {load_average()}, N={N} pulls each way, 4 KiB file")
@@ -138,7 +155,7 @@ def main() -> None:
         print(f"{name}: p50 {r['p50_without_ms']:.3f} -> {r['p50_with_ms']:.3f} ms (+{r['added_p50_ms']:.3f}); "
               f"p99 {r['p99_without_ms']:.3f} -> {r['p99_with_ms']:.3f} ms (+{r['added_p99_ms']:.3f}); "
               f"the enforcement step alone p50 {r['step_p50_ms']:.3f}, p99 {r['step_p99_ms']:.3f} ms")
-    sqlite = results["sqlite"]
+    sqlite = results["connector_sqlite"]
     print(json.dumps({"bench": "enforcement", "value": sqlite["added_p99_ms"], "unit": "ms added at p99",
                       "baseline": sqlite["p99_without_ms"],
                       "ratio": round(sqlite["p99_with_ms"] / sqlite["p99_without_ms"], 3), "cores": cores(),
