@@ -36,6 +36,7 @@ OPERATOR_ONLY = {"applications", "status_index_counter", "trusted_issuers", "tru
 DSP_TABLES = {"assets", "policies", "offers", "negotiations", "agreements", "transfers", "outbox", "process_events",
               "ledger_receipts"}
 USAGE_TABLES = {"usage_keys", "protected_items", "usage_log", "destruction_certificates"}
+PROVIDER_USAGE_TABLES = {"usage_counters"}
 
 T = TypeVar("T")
 
@@ -116,7 +117,8 @@ class TestRepositories:
     def test_connector_database_has_no_operator_tables(self, backend: Backend) -> None:
         db = backend.open("connector")
         tables = set(inspect(db.engine).get_table_names())
-        assert tables == {"alembic_version", "seen_tokens", "api_keys", "settings", *DSP_TABLES, *USAGE_TABLES}
+        assert tables == {"alembic_version", "seen_tokens", "api_keys", "settings", *DSP_TABLES, *USAGE_TABLES,
+                          *PROVIDER_USAGE_TABLES}
         assert not tables & OPERATOR_ONLY
 
     def test_operator_migrations_refuse_a_connector_database(self, durable_backend: Backend) -> None:

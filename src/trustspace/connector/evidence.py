@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
+from sqlalchemy import Connection
 
 from trustspace.connector.catalog import offer_document
 from trustspace.connector.dataplane.decisions import AccessDecision
@@ -18,6 +19,7 @@ from trustspace.core.clock import Clock
 from trustspace.core.keys import SigningKey
 from trustspace.ledger.statements import EventType, Identifier, digest_payload, new_statement, sign_statement
 from trustspace.store.db import Database
+from trustspace.store.dsp import core as dsp_core
 from trustspace.store.dsp.records import (
     Asset,
     Change,
@@ -131,6 +133,13 @@ class EvidencingDspStore(SqlDspStore):
         """One durable outbox row per decision, committed before the data plane acts on it."""
         if self.recorder is not None:
             self.queue_outbox([_under_ledger(self.recorder.access_decision(decision))])
+
+    def record_access_on(self, connection: Connection, decision: AccessDecision) -> None:
+        """The same row, in the caller's transaction on this database (the usage counter's): committed with the
+        use it records, or not at all."""
+        if self.recorder is not None:
+            message = _under_ledger(self.recorder.access_decision(decision))
+            dsp_core.queue(connection, [dsp_core.outbox_values(message, self._now())])
 
     def create_negotiation(self, negotiation: Negotiation, outbox: list[NewOutboxMessage],
                            detail: str) -> tuple[Negotiation, bool]:

@@ -5,7 +5,8 @@ handed to a ``DecisionLog``, which makes it durable (the connector queues a sign
 statement for the ledger in its outbox). What is recorded, and why:
 
 - **every permit**, before the first byte leaves: a permit that cannot be recorded fails the request, so
-  nobody gets data the evidence does not show;
+  nobody gets data the evidence does not show. Where usage is counted, a sink that can (``JoinedDecisionLog``,
+  the connector's store) writes the permit in the transaction that counts the use: one commit for both;
 - **a refusal only when the request carried a token we signed** (expired, for another transfer or scope,
   or refused by the gate because the transfer is suspended, ended or not started): the token names who was
   refused and under which agreement. A request without a token, or with one we never signed, names nobody
@@ -19,9 +20,12 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
+from typing import Protocol, runtime_checkable
+
+from sqlalchemy import Connection
 
 from trustspace.connector.dataplane.tokens import AccessClaims, signed_claims
 from trustspace.core.clock import Clock
@@ -64,6 +68,16 @@ class DecisionLog(Protocol):
         """Make the decision durable before returning; raise if it cannot."""
 
 
+@runtime_checkable
+class JoinedDecisionLog(Protocol):
+    def record_access_on(self, connection: Connection, decision: AccessDecision) -> None:
+        """Write the decision in the caller's transaction (the usage counter's, on the same database)."""
+
+
+# Writes a permit's record on the given connection, inside the transaction that counts the use.
+JoinedPermit = Callable[[Connection], None]
+
+
 class AccessRecorder:
     """Turns the data plane's answers into ``AccessDecision``s, by the rules above. Thread-safe."""
 
@@ -75,6 +89,14 @@ class AccessRecorder:
     def permitted(self, attempt: Attempt, claims: AccessClaims) -> None:
         """Raises if the permit cannot be recorded: the caller must then refuse the request."""
         self.sink.record_access(self._decision(attempt, claims, PERMIT, GRANTED))
+
+    def joinable(self, attempt: Attempt, claims: AccessClaims) -> JoinedPermit | None:
+        """The permit's record as a write for another transaction on the sink's database (the one that counts
+        the use: one commit for both, and neither without the other), or None when the sink cannot join one."""
+        sink = self.sink
+        if not isinstance(sink, JoinedDecisionLog):
+            return None
+        return lambda connection: sink.record_access_on(connection, self._decision(attempt, claims, PERMIT, GRANTED))
 
     def denied(self, attempt: Attempt, token: str | None, key: VerifyingKey, error: TrustSpaceError) -> None:
         """Never raises: the refusal stands whether or not it could be recorded."""

@@ -12,6 +12,9 @@ asks the gate, and the gate answers from the transfer process's current state:
 
 The connector implements ``TransferGate`` over its transfer-process store (``require_started`` maps a
 stored DSP state name to the answer above); ``InMemoryGate`` is the same contract for tests and demos.
+
+After the gate, a ``UsageGate`` (the connector's ``enforcement.UsageEnforcer``) decides the access against the
+agreement's usage policy and counts it; it raises to refuse.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import threading
 from dataclasses import dataclass, replace
 from typing import Protocol
 
+from trustspace.connector.dataplane.decisions import JoinedPermit
 from trustspace.connector.dataplane.errors import (
     AccessTokenForeign,
     TransferEnded,
@@ -28,6 +32,7 @@ from trustspace.connector.dataplane.errors import (
     TransferSuspended,
 )
 from trustspace.connector.dataplane.sources import Prepared, PreparedFile, ProxyTarget, Source, release
+from trustspace.connector.dataplane.tokens import AccessClaims
 from trustspace.core.errors import Conflict
 
 REQUESTED, STARTED, SUSPENDED, COMPLETED, TERMINATED = "REQUESTED", "STARTED", "SUSPENDED", "COMPLETED", "TERMINATED"
@@ -38,6 +43,25 @@ class TransferGate(Protocol):
     """Provider side: what transfer ``transfer_id`` serves now, if its state allows access at all."""
 
     def check(self, transfer_id: str, agreement_id: str) -> Prepared: ...
+
+
+@dataclass(frozen=True)
+class Asked:
+    """What a pull request itself says, as far as usage control cares: never its token or body."""
+
+    client: str | None  # the peer's IP address as the server saw it
+    byte_range: str | None = None
+    if_range: str | None = None
+
+
+class UsageGate(Protocol):
+    """Provider side, after the gate: may this access happen under the agreement, counted? Raises when not.
+
+    With ``permit`` (the permit's evidence as a write on a connection) it may write it in the transaction that
+    counts the use, and answers True if it did; False leaves recording the permit to the caller."""
+
+    def enforce(self, transfer_id: str, claims: AccessClaims, prepared: Prepared, asked: Asked,
+                permit: JoinedPermit | None = None) -> bool: ...
 
 
 class InboxGate(Protocol):

@@ -35,7 +35,7 @@ from trustspace.connector.dataplane.errors import (
     ProxyPathRefused,
     RangeNotSatisfiable,
 )
-from trustspace.connector.dataplane.gate import TransferGate
+from trustspace.connector.dataplane.gate import Asked, TransferGate, UsageGate
 from trustspace.connector.dataplane.inbox import Inbox, declared_digest, receive
 from trustspace.connector.dataplane.sources import Prepared, PreparedFile, ProxyTarget, open_prepared
 from trustspace.connector.dataplane.tokens import PULL_SCOPE, PUSH_SCOPE, AccessClaims, verify_access_token
@@ -93,8 +93,9 @@ def bearer_token(request: Request) -> str:
 
 
 def decided(request: Request, attempt: Attempt, key: VerifyingKey, clock: Clock, decisions: AccessRecorder | None,
-            decide: Callable[[AccessClaims], T]) -> T:
-    """The token, then ``decide`` (the gate); the outcome, either way, goes to ``decisions``."""
+            decide: Callable[[AccessClaims], T], recorded: Callable[[], bool] = lambda: False) -> T:
+    """The token, then ``decide`` (the gate); the outcome, either way, goes to ``decisions`` (a permit only if
+    ``recorded()`` says ``decide`` did not already write it in its own transaction)."""
     token: str | None = None
     try:
         token = bearer_token(request)
@@ -104,7 +105,7 @@ def decided(request: Request, attempt: Attempt, key: VerifyingKey, clock: Clock,
         if decisions is not None:
             decisions.denied(attempt, token, key, error)
         raise
-    if decisions is not None:
+    if decisions is not None and not recorded():
         decisions.permitted(attempt, claims)
     return answer
 
@@ -196,17 +197,30 @@ def data_router(
     chunk_size: int = CHUNK_SIZE,
     proxy_timeout: float = 30.0,
     decisions: AccessRecorder | None = None,
+    usage: UsageGate | None = None,
 ) -> APIRouter:
     """Routes of the data plane. ``provider_key`` verifies pull tokens (this participant signed them);
-    with ``inbox``, also the push receiver, whose tokens ``inbox.key`` verifies."""
+    with ``inbox``, also the push receiver, whose tokens ``inbox.key`` verifies; with ``usage``, every pull
+    is also decided (and counted) against the agreement's policy after the gate let it through."""
     router = APIRouter(tags=["data plane"])
 
     def admitted(request: Request, transfer_id: str, path: str | None = None) -> Prepared:
         shown = request.headers.get("range")
         attempt = Attempt(transfer_id, PULL_SCOPE, request.method, shown[:_SHOWN_RANGE] if shown else None,
                           None if path is None else path[:_SHOWN_PATH])
-        return decided(request, attempt, provider_key, clock, decisions,
-                       lambda claims: gate.check(transfer_id, claims.agreement_id))
+
+        joined = False
+
+        def check(claims: AccessClaims) -> Prepared:
+            nonlocal joined
+            prepared = gate.check(transfer_id, claims.agreement_id)
+            if usage is not None:
+                asked = Asked(request.client.host if request.client else None, shown, request.headers.get("if-range"))
+                permit = decisions.joinable(attempt, claims) if decisions is not None else None
+                joined = usage.enforce(transfer_id, claims, prepared, asked, permit)
+            return prepared
+
+        return decided(request, attempt, provider_key, clock, decisions, check, lambda: joined)
 
     @router.get("/data/{transfer_id}", response_model=None, responses=problems(403, 409, 416, 502))
     async def fetch(transfer_id: str, request: Request, _token: AccessToken = None) -> Response:

@@ -21,12 +21,14 @@ from trustspace.connector.dsp.routes import build_dsp_router
 from trustspace.connector.dsp.strategy import AutomaticStrategy, Strategy
 from trustspace.connector.dsp.transfers import Transfers
 from trustspace.connector.dsp.worker import Worker
+from trustspace.connector.enforcement import UsageEnforcer
 from trustspace.connector.evidence import EvidenceRecorder, EvidencingDspStore
 from trustspace.core.clock import Clock
 from trustspace.core.keys import SigningKey
 from trustspace.policy.adapter import OdrlPolicyDecisionPoint
 from trustspace.store.db import Database
 from trustspace.store.dsp.sql import SqlDspStore
+from trustspace.store.usage.counter_sql import SqlUsageCounters
 from trustspace.web.auth import Authenticator
 
 
@@ -58,8 +60,10 @@ def install_dsp(app: FastAPI, *, db: Database, auth: Authenticator, signer: Sign
             holder[0].wake()
 
     catalog = CatalogView(store, did, wire.dsp_base(public_url))
+    usage = UsageEnforcer(store, SqlUsageCounters(db), clock)
     data_plane = ConnectorDataPlane(store, store, key, did, public_url, data_dir, clock, decisions=store,
-                                    data_roots=data_roots, inbox_max_bytes=inbox_max_bytes, landing=landing)
+                                    data_roots=data_roots, inbox_max_bytes=inbox_max_bytes, landing=landing,
+                                    usage=usage)
     negotiations = Negotiations(store, store, did, public_url, clock, strategy, wake, deadline_seconds)
     transfers = Transfers(store, store, did, public_url, clock, strategy, pdp, data_plane, wake, deadline_seconds)
     discovery = Discovery()  # one cache: what the management API discovered, the worker may refresh

@@ -1,7 +1,8 @@
 """The connector's data plane, joined to its control plane: the provider's gate reads the transfer's state
 from the process store on every request (suspend stops access at once; complete and terminate revoke every
-token), and the consumer's inbox admits pushes only for its own STARTED transfers. With a ``DecisionLog`` every
-answer of either is kept as evidence (``dataplane/decisions.py``)."""
+token), and the consumer's inbox admits pushes only for its own STARTED transfers. With a ``UsageGate`` every pull
+is also decided against the agreement's policy and counted (``connector/enforcement.py``). With a
+``DecisionLog`` every answer of either is kept as evidence (``dataplane/decisions.py``)."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from fastapi import APIRouter
 from trustspace.connector.dataplane.client import pull, push
 from trustspace.connector.dataplane.decisions import AccessRecorder, DecisionLog
 from trustspace.connector.dataplane.errors import AccessTokenForeign, TransferNotFound
-from trustspace.connector.dataplane.gate import require_started
+from trustspace.connector.dataplane.gate import UsageGate, require_started
 from trustspace.connector.dataplane.inbox import Inbox
 from trustspace.connector.dataplane.server import data_router
 from trustspace.connector.dataplane.sources import (
@@ -54,8 +55,9 @@ class ConnectorDataPlane:
     def __init__(self, catalog: CatalogStore, processes: ProcessStore, key: SigningKey, did: str, public_url: str,
                  data_dir: Path, clock: Clock, decisions: DecisionLog | None = None,
                  data_roots: tuple[Path, ...] = (), inbox_max_bytes: int | None = None,
-                 landing: Landing | None = None) -> None:
+                 landing: Landing | None = None, usage: UsageGate | None = None) -> None:
         self.catalog, self.processes, self.key, self.did, self.clock = catalog, processes, key, did, clock
+        self.usage = usage
         self.decisions = None if decisions is None else AccessRecorder(decisions, clock)
         self.public_url = public_url.rstrip("/")
         self.spool_dir, self.received_dir = data_dir / "spool", data_dir / "received"
@@ -166,7 +168,8 @@ class ConnectorDataPlane:
         self.landing.land(transfer.id, transfer.agreement_id, path)
 
     def router(self) -> APIRouter:
-        return data_router(self, self.key.public, self.clock, inbox=self.inbox, decisions=self.decisions)
+        return data_router(self, self.key.public, self.clock, inbox=self.inbox, decisions=self.decisions,
+                           usage=self.usage)
 
 
 def prepared_digest(prepared: Prepared) -> str | None:

@@ -167,7 +167,8 @@ class Transfers:
             updated_at=now,
             data_address=body.get("dataAddress"),
             deadline_at=now + self.deadline,
-            details={"assetId": agreement.asset_id},
+            # What the consumer proved here (its roles and space) is what the data plane decides each access with.
+            details={"assetId": agreement.asset_id, "context": context},
         )
         created, fresh = self.store.create_transfer(transfer, [], f"transfer request from {caller.did}")
         self.wake()

@@ -1,1 +1,1 @@
-"""The consumer's protected store: encrypted items, their keys, the usage log, destruction certificates."""
+"""Usage control storage: the provider's usage counters per agreement and the consumer's protected store."""
