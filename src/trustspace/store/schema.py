@@ -10,8 +10,8 @@ from trustspace.store import base
 from trustspace.store.dsp import models as _dsp_models  # noqa: F401
 from trustspace.store.ledger import models as _ledger_models  # noqa: F401
 from trustspace.store.membership import models as _membership_models  # noqa: F401
-from trustspace.store.usage import models as _usage_models  # noqa: F401
 from trustspace.store.usage import counter_models as _usage_counter_models  # noqa: F401
+from trustspace.store.usage import models as _usage_models  # noqa: F401
 
 OPERATOR_METADATA: MetaData = base.OperatorBase.metadata
 CONNECTOR_METADATA: MetaData = base.ConnectorBase.metadata
