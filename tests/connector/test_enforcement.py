@@ -365,3 +365,11 @@ def test_a_permit_and_its_use_commit_together_or_not_at_all(database: Database, 
         sink.fail_permits = False
         assert [plane.pull().status_code for _ in range(2)] == [200, 403]
         assert len(sink.store.pending_evidence()) == 3  # two permits and the refusal
+
+
+def test_the_consumers_statements_and_duties_are_left_to_its_usage_api(database: Database, tmp_path: Path) -> None:
+    purpose = {"leftOperand": "purpose", "operator": "eq", "rightOperand": "credit assessment"}
+    document = {**agreement_document(purpose, count_at_most(1)), "obligation": [{"action": "delete"}]}
+    for plane in provider(database, tmp_path, Agreements(document)):
+        assert plane.pull().status_code == 200  # no purpose travels with a pull; the delete duty is the consumer's
+        assert plane.pull().status_code == 403  # the count, which the data plane observes, still holds

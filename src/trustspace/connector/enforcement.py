@@ -1,8 +1,9 @@
 """Usage control at the provider's data plane: every pull is decided against the agreement's policy, and counted.
 
 After the token and the transfer gate, ``UsageEnforcer.enforce`` asks the ODRL decision point about action
-``read`` by the token's audience (the consumer) on the agreement's asset, in a context the provider alone
-states: its own clock (never a time the consumer sends), the client's IP address as the server saw it, the
+``read`` by the token's audience (the consumer) on the agreement's asset, with the constraints the data plane
+observes (``AT_DATA_PLANE``: purpose and the other statements of a use are the consumer's usage API's to
+decide, and the agreement's duties are the consumer's to keep), in a context the provider alone states: its own clock (never a time the consumer sends), the client's IP address as the server saw it, the
 roles and space the consumer proved with its credential when it requested the transfer, the agreement's usage
 so far (uses, uses in this minute, hour and day, bytes and records) and what this request would add (the bytes
 it serves; records are not known for a file, so a ``dataRecord`` constraint fails closed).
@@ -39,6 +40,7 @@ from trustspace.connector.dataplane.tokens import AccessClaims
 from trustspace.core.clock import Clock
 from trustspace.core.errors import Forbidden
 from trustspace.policy import Context, Decision, Outcome, Policy, PolicyInvalid, Request, Usage, evaluate, parse_policy
+from trustspace.policy.adapter import AT_DATA_PLANE, keep_only
 from trustspace.policy.model import Constraint
 from trustspace.policy.values import Address
 from trustspace.policy.vocabulary import split_name
@@ -173,7 +175,8 @@ class UsageEnforcer:
                               space=facts.space, purpose=facts.purpose)
             decision = evaluate(policy, Request(ACTION, claims.audience, terms.asset_id, context))
             decided.append(decision)
-            return decision.outcome is Outcome.PERMIT
+            # duties (delete, inform, watermark) are the consumer's to keep, under its usage API
+            return decision.allowed
 
         if not terms.counted:
             if decide(UsageTotals(), False):  # nothing to count: the decision alone, without the store
@@ -206,7 +209,8 @@ class UsageEnforcer:
         if agreement is None:
             raise UsageDenied(f"no agreement {agreement_id}: nothing permits this use", field="/agreement")
         try:
-            terms = _Terms(agreement.asset_id, parse_policy(agreement.document),
+            # what the consumer's usage API decides (purpose...) and its duties are not the data plane's
+            terms = _Terms(agreement.asset_id, parse_policy(keep_only(agreement.document, AT_DATA_PLANE)),
                            counted=needs_counters(agreement.document))
         except PolicyInvalid as exc:
             terms = _Terms(agreement.asset_id, None, exc.detail)

@@ -32,29 +32,40 @@ CACHE_SIZE = 256
 AT_CONTRACT = frozenset({"role", "space", "dateTime", "time"})
 
 
+# What the provider's data plane observes at each pull: who and when, the counters it keeps, the client's
+# network address. What only a use on the consumer's side states (purpose, application, recipient, fields...)
+# is decided there, by the consumer connector's usage API.
+AT_DATA_PLANE = AT_CONTRACT | {"timeWindow", "count", "frequency", "dataSize", "dataRecord", "networkAddress"}
+
+
 def for_contract(document: Any) -> Any:
-    """``document`` with only the constraints ``AT_CONTRACT`` can decide (logical constraints kept whole only
-    if all their operands can be)."""
+    """``document`` with only the constraints ``AT_CONTRACT`` can decide."""
+    return keep_only(document, AT_CONTRACT)
+
+
+def keep_only(document: Any, operands: frozenset[str]) -> Any:
+    """``document`` with only the constraints on ``operands`` (a logical constraint is kept whole only if all
+    its operands are among them)."""
     if isinstance(document, dict):
         if "leftOperand" in document:
             return document
         kept: dict[str, Any] = {}
         for key, value in document.items():
             if key in ("constraint", "refinement"):
-                value = [c for c in (value if isinstance(value, list) else [value]) if _decidable(c)]
-            kept[key] = for_contract(value)
+                value = [c for c in (value if isinstance(value, list) else [value]) if _decidable(c, operands)]
+            kept[key] = keep_only(value, operands)
         return kept
     if isinstance(document, list):
-        return [for_contract(v) for v in document]
+        return [keep_only(v, operands) for v in document]
     return document
 
 
-def _decidable(constraint: Any) -> bool:
+def _decidable(constraint: Any, operands: frozenset[str]) -> bool:
     if not isinstance(constraint, dict):
         return True  # malformed: left for the parser to refuse
     if "leftOperand" in constraint:
-        return str(constraint["leftOperand"]).rsplit(":", 1)[-1].rsplit("#", 1)[-1] in AT_CONTRACT
-    return all(_decidable(c) for key in ("and", "or", "xone", "andSequence")
+        return str(constraint["leftOperand"]).rsplit(":", 1)[-1].rsplit("#", 1)[-1] in operands
+    return all(_decidable(c, operands) for key in ("and", "or", "xone", "andSequence")
                for c in (constraint.get(key) or []) if isinstance(constraint.get(key), list))
 
 
