@@ -3,8 +3,9 @@
 After the token and the transfer gate, ``UsageEnforcer.enforce`` asks the ODRL decision point about action
 ``read`` by the token's audience (the consumer) on the agreement's asset, with the constraints the data plane
 observes (``AT_DATA_PLANE``: purpose and the other statements of a use are the consumer's usage API's to
-decide, and the agreement's duties are the consumer's to keep), in a context the provider alone states: its own clock (never a time the consumer sends), the client's IP address as the server saw it, the
-roles and space the consumer proved with its credential when it requested the transfer, the agreement's usage
+decide, and the agreement's duties are the consumer's to keep), in a context the provider alone states: its
+own clock (never a time the consumer sends), the client's IP address as the server saw it, the roles and
+space the consumer proved with its credential when it requested the transfer, the agreement's usage
 so far (uses, uses in this minute, hour and day, bytes and records) and what this request would add (the bytes
 it serves; records are not known for a file, so a ``dataRecord`` constraint fails closed).
 The decision and the use are one transaction with the agreement's counter row locked (``store/usage/

@@ -21,6 +21,7 @@ from trustspace.connector.dsp.discovery import Discovery
 from trustspace.connector.dsp.events_stream import EventStreams, add_events_route
 from trustspace.connector.dsp.negotiations import Negotiations
 from trustspace.connector.dsp.transfers import Transfers
+from trustspace.connector.usage.transmit import check_carried, origin_of
 from trustspace.core.clock import Clock
 from trustspace.core.errors import NotFound, PeerError, PeerUnreachable, TrustSpaceError, ValidationFailed
 from trustspace.identity.did import did_web
@@ -231,6 +232,10 @@ def build_management_router(
 
     @router.post("/offers", status_code=201, responses=answers(c.OfferOut, 201))
     def add_offer(body: OfferIn) -> dict[str, Any]:
+        asset, policy = catalog.get_asset(body.asset_id), catalog.get_policy(body.policy_id)
+        origin = origin_of(asset.data_address, processes.get_agreement) if asset is not None else None
+        if origin is not None and policy is not None:
+            check_carried(policy.policy, origin)  # data derived under a policyTransmit duty keeps its policy
         offer = OfferRecord(_new_id(body.id, "offer"), body.asset_id, body.policy_id, clock.now())
         return view(catalog.add_offer(offer))
 

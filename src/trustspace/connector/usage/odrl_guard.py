@@ -29,6 +29,7 @@ from trustspace.connector.usage.guard import (
     agreement_expiry,
 )
 from trustspace.connector.usage.guard import UsageRequest as LocalUse
+from trustspace.connector.usage.transmit import TRANSMIT
 from trustspace.core.clock import to_xsd
 from trustspace.policy import Context, Decision, Policy, PolicyInvalid, Request, Usage, evaluate, parse_policy
 from trustspace.store.dsp.records import Agreement
@@ -103,6 +104,11 @@ class OdrlUsageGuard:
         wanted = {NOTIFY} | ({WATERMARK} if use.action == EXPORT else set())
         for duty in decision.obligations:
             name = duty.action.name if duty.action else ""
+            if name == TRANSMIT:
+                # the export's watermark names the agreement row by row: its policy travels by that reference
+                # (connector/usage/transmit.py); a read derives nothing
+                wanted |= {WATERMARK} if use.action == EXPORT else set()
+                continue
             if name not in _RUNS:
                 return GuardDecision(False, (), f"the agreement obliges {name or 'a duty without an action'} "
                                                 "before use, which this connector cannot do: refused")
