@@ -329,3 +329,14 @@ def test_the_background_sweep_destroys_what_expired(h: Harness) -> None:
     finally:
         h.parts.stop()
     assert h.service.store.certificates("agr-1")[0].certificate["reason"] == "expired"
+
+
+def test_a_use_after_the_last_one_is_refused_with_the_agreements_reason_and_logged(h: Harness) -> None:
+    h.agree({**policy(PURPOSE, {"leftOperand": "count", "operator": "lteq", "rightOperand": "2"}),
+             "obligation": [{"action": "delete"}]})
+    h.land(ROWS)
+    assert h.read() == ROWS and h.read() == ROWS  # the second use is the last: the data is destroyed after it
+    with pytest.raises(UsageDenied) as refused:
+        h.read()
+    assert "expected ≤ 2" in refused.value.detail and "destroyed" in refused.value.detail
+    assert h.service.store.usage_log("agr-1")[-1].decision == "deny"

@@ -77,8 +77,6 @@ class OdrlUsageGuard:
     def decide(self, agreement: Agreement | None, request: LocalUse) -> GuardDecision:
         if agreement is None:
             return GuardDecision(False, (), "no such agreement: data is used only under an agreement")
-        if self.terminated(agreement.id):
-            return GuardDecision(False, (), f"agreement {agreement.id} was terminated and its data destroyed")
         policy = self._policy(agreement)
         if isinstance(policy, PolicyInvalid):
             return GuardDecision(False, (), f"the agreement's policy is not valid: {policy.detail}")
@@ -89,8 +87,10 @@ class OdrlUsageGuard:
         if expiry is not None and request.at >= expiry:
             return GuardDecision(False, (DELETE,), f"agreement {agreement.id} expired at {to_xsd(expiry)}")
         decision = evaluate(policy, self._request(agreement, request))
-        if not decision.allowed:
+        if not decision.allowed:  # the agreement's own reason first, even once its data is gone
             return GuardDecision(False, (), why_not(decision))
+        if self.terminated(agreement.id):
+            return GuardDecision(False, (), f"agreement {agreement.id} was terminated and its data destroyed")
         return self._permit(policy, agreement, request, decision)
 
     def _request(self, agreement: Agreement, use: LocalUse, more_uses: int = 0) -> Request:

@@ -120,7 +120,10 @@ class UsageService:
     # --- uses ---------------------------------------------------------------------------------------------
     def use(self, ask: UsageAsk) -> Served:
         agreement = self.agreements(ask.agreement_id)
-        item = self._item(ask)
+        try:
+            item = self._item(ask)
+        except UsageDenied as gone:
+            raise self._refused_after_destruction(ask, agreement, gone) from None
         decided: list[GuardDecision] = []
 
         def decide(counts: UsageCounts) -> UsageEntry:
@@ -164,6 +167,24 @@ class UsageService:
             yield from body
         finally:
             self._destroy_quietly(agreement_id, "used")
+
+    def _refused_after_destruction(self, ask: UsageAsk, agreement: Agreement | None,
+                                   gone: UsageDenied) -> UsageDenied:
+        """A use asked for after the data was destroyed: refused with the agreement's own reason when it has
+        one (the count spent, the time over), and logged like any refusal."""
+        said: list[str] = []
+
+        def decide(counts: UsageCounts) -> UsageEntry:
+            at = self.clock.now()
+            request = UsageRequest(ask.action, ask.purpose, ask.application, ask.reader, at, counts, ask.recipient)
+            verdict = self.guard.decide(agreement, request)
+            said.append(gone.detail if verdict.permit or "destroyed" in verdict.explanation
+                        else f"{verdict.explanation}; {gone.detail}")
+            return UsageEntry(agreement_id=ask.agreement_id, action=ask.action, reader=ask.reader, decision=DENY,
+                              explanation=said[-1], at=at, purpose=ask.purpose, application=ask.application)
+
+        self.store.decide_use(ask.agreement_id, decide)
+        return UsageDenied(said[-1], field="agreementId")
 
     def _item(self, ask: UsageAsk) -> ProtectedItem:
         if ask.item_id is not None:
