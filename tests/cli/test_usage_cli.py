@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -109,3 +110,13 @@ def test_read_export_trace_terminate_verify(protected: Space, tmp_path: Path) ->
     assert verified.exit_code == 0 and json.loads(verified.stdout)["agreement"] == agreement
     denied = protected.cli("usage", "read", *use, "--output", str(tmp_path / "again.csv"), on="consumer")
     assert denied.exit_code == 1 and "destroyed" in denied.output and not (tmp_path / "again.csv").exists()
+
+    # the provider sees the uses the consumer notified, from the ledger
+    deadline = time.monotonic() + 20
+    notified: list[dict[str, Any]] = []
+    while not notified and time.monotonic() < deadline:
+        notified = protected.ok("usage", "notices", "--agreement", agreement, on="provider")["notices"]
+        time.sleep(0.2)
+    assert {n["action"] for n in notified} >= {"read"}, notified
+    table = protected.cli("usage", "notices", on="provider")
+    assert table.exit_code == 0 and "Uses notified by consumers" in table.output

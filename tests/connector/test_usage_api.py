@@ -20,6 +20,7 @@ from test_dsp_flow import negotiate, publish, wait_state
 from conftest import LiveSpace, start_space
 from trustspace.connector.usage import certificate
 from trustspace.connector.usage.watermark import trace
+from trustspace.identity.did import did_web
 
 ROWS = "taxpayer,income\n" + "".join(f"T{i:04d},{i * 100}\n" for i in range(500))
 READ = {"purpose": "credit assessment", "application": "risk-app", "reader": "alice"}
@@ -85,6 +86,11 @@ def test_received_data_is_protected_and_read_through_the_usage_api(protected_spa
     logged = in_ledger(protected_space, agreement_id, "destruction-certificate")
     assert logged["payloadDigest"] == certificate.digest(signed) and logged["submitter"] == signed["issuer"]
     assert in_ledger(protected_space, agreement_id, "usage-decision")["details"]["purpose"] == "credit assessment"
+    # notify on use: the provider sees each use the consumer reported, from the ledger
+    provider = protected_space.connectors["provider"]
+    notices = provider.ok("GET", "/v1/management/ledger/usage-notices", params={"agreementId": agreement_id})
+    assert {(n["action"], n["purpose"]) for n in notices["notices"]} >= {("read", "credit assessment")}
+    assert all(n["consumer"] == did_web(consumer.url) for n in notices["notices"])
     denied = consumer.manage("POST", "/v1/usage/read", json={"agreementId": agreement_id, **READ})
     assert denied.status_code == 403 and denied.headers["content-type"].startswith("application/problem+json")
     assert denied.json()["field"] == "agreementId" and "destroyed" in denied.json()["detail"]

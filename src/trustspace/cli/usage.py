@@ -17,7 +17,16 @@ from typing import Annotated, Any
 
 import typer
 
-from trustspace.cli.manage import CONNECTOR, DEFAULT_CONNECTOR_URL, Api, ConnectorKey, ConnectorUrl, say, session
+from trustspace.cli.manage import (
+    CONNECTOR,
+    DEFAULT_CONNECTOR_URL,
+    Api,
+    ConnectorKey,
+    ConnectorUrl,
+    say,
+    session,
+    show,
+)
 from trustspace.cli.output import emit_json, fail, friendly_errors
 from trustspace.cli.services import Json
 from trustspace.client.http import raise_refusal
@@ -131,6 +140,20 @@ def trace(file: Annotated[Path, typer.Argument(help="an exported CSV (or Parquet
             say(f"genuine marks: {report['verified']['genuine']}, forged: {report['verified']['forged']}")
     if found.agreement is None:
         raise typer.Exit(1)
+
+
+@usage_app.command("notices")
+def notices(agreement: Annotated[str | None, typer.Option("--agreement", help="one agreement (default: all "
+                                                                            "where we are the provider)")] = None,
+            connector_url: ConnectorUrl = DEFAULT_CONNECTOR_URL, api_key: ConnectorKey = None,
+            as_json: Json = False) -> None:
+    """As a provider: the uses of your data that consumers notified, from the ledger (notify-on-use)."""
+    with session(CONNECTOR, connector_url, api_key, as_json) as api:
+        page = api("GET", "/v1/management/ledger/usage-notices", params={"agreementId": agreement} if agreement
+                   else None)
+    show(page, as_json, "Uses notified by consumers", page["notices"],
+         (("ledger", "ledgerIndex"), ("agreement", "agreementId"), ("consumer", "consumer"), ("action", "action"),
+          ("purpose", "purpose"), ("at", "at")), empty="no uses notified yet")
 
 
 @usage_app.command("terminate")
