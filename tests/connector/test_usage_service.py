@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -340,3 +341,15 @@ def test_a_use_after_the_last_one_is_refused_with_the_agreements_reason_and_logg
         h.read()
     assert "expected ≤ 2" in refused.value.detail and "destroyed" in refused.value.detail
     assert h.service.store.usage_log("agr-1")[-1].decision == "deny"
+
+
+def test_a_parquet_export_carries_the_mark_in_every_row(h: Harness) -> None:
+    h.agree(policy(PURPOSE))
+    h.land(ROWS)
+    served = h.service.use(replace(h.ask("export", reader="carol"), format="parquet"))
+    assert served.media_type == "application/vnd.apache.parquet"
+    target = h.tmp / "export.parquet"
+    target.write_bytes(b"".join(served.body))
+    assert target.read_bytes()[:4] == b"PAR1"
+    found = trace(target)
+    assert (found.agreement, found.reader, found.marked_rows, found.rows) == ("agr-1", "carol", 3, 3)

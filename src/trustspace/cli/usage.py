@@ -12,6 +12,7 @@ import base64
 import hashlib
 import json
 import os
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -80,6 +81,11 @@ def _stream(api: Api, path: str, body: dict[str, Any], output: Path) -> dict[str
     return {"output": str(output), "bytes": size, "sha256": digest.hexdigest(), "usageEntry": entry}
 
 
+class ExportFormat(StrEnum):
+    CSV = "csv"
+    PARQUET = "parquet"
+
+
 def _body(agreement: str, purpose: str, application: str, reader: str, item: str | None) -> dict[str, Any]:
     body = {"agreementId": agreement, "purpose": purpose, "application": application, "reader": reader}
     return {**body, "itemId": item} if item else body
@@ -97,11 +103,14 @@ def read(agreement: Agreement, purpose: Purpose, application: Application, outpu
 
 @usage_app.command("export")
 def export(agreement: Agreement, purpose: Purpose, application: Application, output: Output,
-           reader: Reader = "cli", item: Item = None, connector_url: ConnectorUrl = DEFAULT_CONNECTOR_URL,
-           api_key: ConnectorKey = None, as_json: Json = False) -> None:
-    """Export received CSV data, every row watermarked with the agreement and the reader."""
+           reader: Reader = "cli", item: Item = None,
+           fmt: Annotated[ExportFormat, typer.Option("--format", help="csv, or parquet")] = ExportFormat.CSV,
+           connector_url: ConnectorUrl = DEFAULT_CONNECTOR_URL, api_key: ConnectorKey = None,
+           as_json: Json = False) -> None:
+    """Export received CSV data (as CSV or Parquet), every row watermarked with the agreement and the reader."""
+    body = {**_body(agreement, purpose, application, reader, item), "format": fmt.value}
     with session(CONNECTOR, connector_url, api_key, as_json) as api:
-        result = _stream(api, "/v1/usage/export", _body(agreement, purpose, application, reader, item), output)
+        result = _stream(api, "/v1/usage/export", body, output)
     _report(result, as_json, "exported (watermarked)")
 
 

@@ -32,7 +32,7 @@ class UseIn(BaseModel):
 
 
 class ExportIn(UseIn):
-    format: Literal["csv"] = "csv"
+    format: Literal["csv", "parquet"] = "csv"
     recipient: Text | None = Field(default=None, description="another party the copy is for: the export is then "
                                                              "ODRL distribute, decided as such")
 
@@ -63,8 +63,9 @@ def _entry_json(entry: UsageEntry) -> dict[str, Any]:
 
 def _ask(body: UseIn, action: str) -> UsageAsk:
     recipient = body.recipient if isinstance(body, ExportIn) else None
+    fmt = body.format if isinstance(body, ExportIn) else "csv"
     return UsageAsk(body.agreement_id, body.purpose, body.application, body.reader, action, body.item_id,
-                    recipient)
+                    recipient, fmt)
 
 
 def usage_router(auth: Authenticator, service: UsageService) -> APIRouter:
@@ -83,7 +84,7 @@ def usage_router(auth: Authenticator, service: UsageService) -> APIRouter:
     def export(body: ExportIn, _: Owner) -> StreamingResponse:
         served = service.use(_ask(body, "export"))
         headers = {"X-Usage-Entry": str(served.entry.id), "X-Export-Id": f"e{served.entry.id}",
-                   "Content-Disposition": f'attachment; filename="export-e{served.entry.id}.csv"'}
+                   "Content-Disposition": f'attachment; filename="export-e{served.entry.id}.{body.format}"'}
         return StreamingResponse(served.body, media_type=served.media_type, headers=headers)
 
     @router.post("/terminate")

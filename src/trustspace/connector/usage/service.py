@@ -26,7 +26,7 @@ from trustspace.connector.usage.guard import (
     agreement_expiry,
 )
 from trustspace.connector.usage.vault import ProtectedStore
-from trustspace.connector.usage.watermark import watermark_csv
+from trustspace.connector.usage.watermark import as_parquet, watermark_csv
 from trustspace.core.clock import Clock
 from trustspace.core.errors import Conflict, Forbidden, NotFound
 from trustspace.core.keys import SigningKey
@@ -59,6 +59,7 @@ class UsageAsk:
     action: str = "read"
     item_id: str | None = None
     recipient: str | None = None
+    format: str = "csv"  # of an export: csv or parquet
 
 
 @dataclass(frozen=True)
@@ -141,10 +142,10 @@ class UsageService:
                 self._destroy_quietly(ask.agreement_id, "expired")
             raise UsageDenied(decision.explanation, field="agreementId")
         assert agreement is not None  # a guard never permits without one
-        return self._serve(agreement, item, entry, decision.obligations)
+        return self._serve(agreement, item, entry, decision.obligations, ask.format)
 
     def _serve(self, agreement: Agreement, item: ProtectedItem, entry: UsageEntry,
-               obligations: tuple[str, ...]) -> Served:
+               obligations: tuple[str, ...], fmt: str = "csv") -> Served:
         chunks = self.vault.open(item)
         body: Iterator[bytes] = chain([next(chunks)], chunks)  # the first chunk authenticates before any byte
         media = "application/octet-stream"
@@ -155,6 +156,8 @@ class UsageService:
                 marked = watermark_csv(body, self.vault.wrapper.watermark_key, agreement.id, entry.reader,
                                        f"e{entry.id}")
                 body, media = chain([next(marked)], marked), "text/csv; charset=utf-8"
+                if fmt == "parquet":  # the marked rows as a table: the mark is a column like the others
+                    body, media = iter([as_parquet(body)]), "application/vnd.apache.parquet"
             elif obligation == NOTIFY:
                 self.notifier.notify(UsageEvent(agreement, entry))
         if DELETE in obligations:
