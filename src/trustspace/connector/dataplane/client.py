@@ -30,6 +30,7 @@ from trustspace.connector.dataplane.errors import (
 )
 from trustspace.connector.dataplane.sources import Prepared, PreparedFile, open_prepared
 from trustspace.core.errors import ValidationFailed
+from trustspace.core.files import fsync_dir
 
 CHUNK_SIZE = 256 * 1024
 _CONTENT_RANGE = re.compile(r"^bytes (\d+)-(\d+)/(\d+)$")
@@ -233,16 +234,10 @@ def _commit(destination: Path, partial: _Partial, actual: str, announced: str, s
     os.chmod(partial.part, OWNER_ONLY)  # received data is the owner's alone, whatever the umask
     os.replace(partial.part, destination)
     partial.validator.unlink(missing_ok=True)
-    _fsync_dir(destination.parent)
+    fsync_dir(destination.parent)
     return PullResult(destination, size, actual, start, verified=announced != UNVERIFIED)
 
 
-def _fsync_dir(folder: Path) -> None:
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _raise_for_problem(response: httpx.Response, accepted: tuple[int, ...]) -> None:

@@ -23,6 +23,7 @@ from trustspace.connector.dataplane.errors import DigestMismatch, InboxTooLarge
 from trustspace.connector.dataplane.gate import InboxGate
 from trustspace.connector.dataplane.sources import transfer_file_name
 from trustspace.core.errors import ValidationFailed
+from trustspace.core.files import fsync_dir
 from trustspace.core.keys import VerifyingKey
 
 WRITE_CHUNK = 256 * 1024
@@ -115,10 +116,5 @@ def _commit(partial: Path, target: Path) -> bool:
     replaced = target.exists()
     os.chmod(partial, 0o600)  # received data is the owner's alone, whatever the umask
     os.replace(partial, target)
-    # The rename is durable only once the directory entry is on disk too.
-    fd = os.open(target.parent, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    fsync_dir(target.parent)  # the rename is durable only once the directory entry is on disk too
     return replaced

@@ -15,6 +15,7 @@ from pathlib import Path
 from trustspace.connector.usage.crypto import KeyWrapper, open_sealed, seal_file
 from trustspace.core.clock import Clock
 from trustspace.core.errors import Conflict
+from trustspace.core.files import fsync_dir
 from trustspace.core.ids import new_id
 from trustspace.store.usage.interfaces import UsageStore
 from trustspace.store.usage.records import ProtectedItem
@@ -57,8 +58,8 @@ class ProtectedStore:
             target.unlink(missing_ok=True)
             raise
         plaintext.unlink()
-        _fsync_dir(plaintext.parent)
-        _fsync_dir(self.directory)
+        fsync_dir(plaintext.parent)
+        fsync_dir(self.directory)
         return item
 
     def open(self, item: ProtectedItem) -> Iterator[bytes]:
@@ -77,7 +78,7 @@ class ProtectedStore:
             with suppress(FileNotFoundError):
                 self.path_of(item.id).unlink()
         if self.directory.is_dir():
-            _fsync_dir(self.directory)
+            fsync_dir(self.directory)
 
     def _data_key(self, agreement_id: str) -> bytes:
         stored = self.store.get_key(agreement_id)
@@ -88,11 +89,3 @@ class ProtectedStore:
             raise Conflict(f"the data of agreement {agreement_id} was destroyed; nothing more is kept under it",
                            field="agreementId")
         return self.wrapper.unwrap(agreement_id, stored.wrapped_key)
-
-
-def _fsync_dir(folder: Path) -> None:
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
